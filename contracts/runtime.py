@@ -1,0 +1,41 @@
+"""The one place the Django side builds the ledger: lazily, from the *current* settings.
+
+Tests switch Django to a test database after import; building the engine on first use
+from `connections[...].settings_dict` makes the ledger follow.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from django.conf import settings
+from django.db import connections
+
+from contracts.database import sqlalchemy_url
+from ledger.database import make_engine
+from ledger.domain import registry
+from ledger.unit_of_work import Ledger
+
+_lock = threading.Lock()
+_ledgers: dict[str, Ledger] = {}
+
+
+def get_ledger(alias: str = "default") -> Ledger:
+    url = sqlalchemy_url(connections[alias].settings_dict)
+    key = url.render_as_string(hide_password=False)
+    ledger = _ledgers.get(key)
+    if ledger is None:
+        with _lock:
+            ledger = _ledgers.get(key)
+            if ledger is None:
+                ledger = Ledger(make_engine(url, settings.LEDGER_DATABASE), registry)
+                _ledgers[key] = ledger
+    return ledger
+
+
+def dispose_all() -> None:
+    """Close every pooled connection (before dropping a test database, for one)."""
+    with _lock:
+        for ledger in _ledgers.values():
+            ledger.engine.dispose()
+        _ledgers.clear()

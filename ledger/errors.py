@@ -1,0 +1,83 @@
+"""Typed errors of the ledger. Adapters translate these once, at their boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class LedgerError(Exception):
+    """Base of every error the ledger raises on purpose."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    loc: tuple[str | int, ...]
+    msg: str
+
+
+class InvalidInput(LedgerError):
+    """Input that can never be accepted, whatever the ledger's state."""
+
+    def __init__(self, message: str, errors: Sequence[FieldError] = ()) -> None:
+        super().__init__(message)
+        self.errors = tuple(errors)
+
+
+class InvalidPayload(InvalidInput):
+    """An event's payload does not satisfy its registered schema."""
+
+    def __init__(self, event_type: str, errors: Sequence[FieldError]) -> None:
+        detail = "; ".join(f"{'.'.join(map(str, e.loc)) or '<root>'}: {e.msg}" for e in errors)
+        super().__init__(f"invalid {event_type} payload: {detail}", errors)
+        self.event_type = event_type
+
+
+class InvalidTimestamp(InvalidInput):
+    """A timestamp that is naive or not in UTC."""
+
+
+class NonCanonicalValue(InvalidInput):
+    """A value canonical JSON cannot represent exactly (a float, a huge integer...)."""
+
+
+class UnknownEventType(LedgerError):
+    """A (type, schema_version) the registry cannot decode or encode."""
+
+    def __init__(self, event_type: str, schema_version: int | None = None) -> None:
+        which = event_type if schema_version is None else f"{event_type} v{schema_version}"
+        super().__init__(f"unknown event type {which}")
+        self.event_type = event_type
+        self.schema_version = schema_version
+
+
+class ConcurrencyError(LedgerError):
+    """A stream was not at the version the append expected; nothing was written."""
+
+    def __init__(self, stream_id: str, expected: object, actual: int) -> None:
+        super().__init__(
+            f"stream {stream_id!r} is at version {actual}, the append expected {expected}"
+        )
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+
+
+class DuplicateEvent(LedgerError):
+    """An event id that the ledger already holds."""
+
+
+class LedgerBusy(LedgerError):
+    """The ledger could not get its write lock in time (lock_timeout / busy_timeout)."""
+
+
+class IdempotencyConflict(LedgerError):
+    """An idempotency key reused with a different request."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} was already used for a different request")
+        self.key = key
+
+
+class IdempotencyRace(LedgerError):
+    """Another transaction recorded the same idempotency key first: look it up again."""

@@ -1,0 +1,78 @@
+"""Idempotency records: a retried request gets the first answer instead of a second append.
+
+A record is written in the same transaction as the append it belongs to, so either both
+exist or neither does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from ledger.canonical import canonical_json
+from ledger.errors import IdempotencyConflict, IdempotencyRace
+from ledger.tables import idempotency_keys
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    scope: str
+    key: str
+    fingerprint: str
+    status_code: int
+    response: str
+    position: int | None
+
+
+def fingerprint(request: Any) -> str:
+    """A stable digest of a request: same operation and body, same fingerprint."""
+    return hashlib.sha256(canonical_json(request)).hexdigest()
+
+
+def find(conn: Connection, scope: str, key: str, request_fingerprint: str) -> IdempotencyRecord | None:
+    """The record stored for `key`, or None; a different request under it is an error."""
+    row = conn.execute(
+        select(
+            idempotency_keys.c.scope,
+            idempotency_keys.c.key,
+            idempotency_keys.c.fingerprint,
+            idempotency_keys.c.status_code,
+            idempotency_keys.c.response,
+            idempotency_keys.c.position,
+        ).where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
+    ).one_or_none()
+    if row is None:
+        return None
+    record = IdempotencyRecord(*row)
+    if record.fingerprint != request_fingerprint:
+        raise IdempotencyConflict(key)
+    return record
+
+
+def remember(conn: Connection, record: IdempotencyRecord, now: datetime) -> None:
+    """Store `record`; raises `IdempotencyRace` if a concurrent request stored it first."""
+    try:
+        conn.execute(
+            insert(idempotency_keys).values(
+                scope=record.scope,
+                key=record.key,
+                fingerprint=record.fingerprint,
+                status_code=record.status_code,
+                response=record.response,
+                position=record.position,
+                created_at=now,
+            )
+        )
+    except IntegrityError as exc:
+        raise IdempotencyRace(f"idempotency key {record.key!r} was recorded concurrently") from exc
+
+
+def purge(conn: Connection, older_than: datetime) -> int:
+    """Forget records created before `older_than` (keys are kept at least 24 hours)."""
+    result = conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < older_than))
+    return result.rowcount

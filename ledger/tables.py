@@ -1,0 +1,118 @@
+"""The single SQLAlchemy MetaData of the ledger: alembic's target, and the store's tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.types import TypeEngine
+
+from ledger.canonical import format_timestamp
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only makes `INTEGER PRIMARY KEY` an alias of the rowid (the fast path).
+Position = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcTimestamp(TypeDecorator[datetime]):
+    """`timestamptz` on PostgreSQL; fixed-width RFC 3339 text on SQLite.
+
+    The SQLite form (`2026-05-06T00:00:00.000000Z`) sorts lexicographically in time order,
+    so range predicates work on it, and it is exactly the canonical form the hashes use.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(27))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        text = format_timestamp(value)  # refuses naive and non-UTC values
+        return text if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.astimezone(UTC)
+
+
+events = Table(
+    "ledger_events",
+    metadata,
+    Column("position", Position, primary_key=True, autoincrement=False),
+    Column("event_id", Uuid(as_uuid=False), nullable=False),
+    Column("stream_id", String(200), nullable=False),
+    Column("stream_version", Integer, nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("metadata", Text, nullable=False),
+    Column("recorded_at", UtcTimestamp, nullable=False),
+    Column("effective_at", UtcTimestamp, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("stream_id", "stream_version"),
+    UniqueConstraint("event_id"),
+    CheckConstraint("position > 0", name="position_positive"),
+    CheckConstraint("stream_version > 0", name="stream_version_positive"),
+    Index(None, "type", "position"),
+    Index(None, "recorded_at"),
+)
+
+# One row: the last position handed out and the chain's head hash. Appenders lock it,
+# which serialises position assignment so that positions are gap-free in commit order.
+head = Table(
+    "ledger_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("position", Position, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("recorded_at", UtcTimestamp, nullable=True),
+    CheckConstraint("id = 1", name="single_row"),
+)
+
+idempotency_keys = Table(
+    "ledger_idempotency_keys",
+    metadata,
+    Column("scope", String(100), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("position", Position, nullable=True),
+    Column("created_at", UtcTimestamp, nullable=False),
+    Index(None, "created_at"),
+)

@@ -1,0 +1,65 @@
+"""Value types shared by events, commands and queries: exact quantities and UTC instants."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+
+from ledger.canonical import format_decimal, format_timestamp
+from ledger.errors import InvalidTimestamp
+
+
+def _exact_decimal(value: Any) -> Any:
+    # pydantic would happily turn 0.1 into Decimal('0.1000000000000000055...'): refuse floats.
+    if isinstance(value, bool | float):
+        raise ValueError("quantities must be decimal strings or integers, not floats")
+    if isinstance(value, str):
+        try:
+            Decimal(value)
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal number") from None
+    return value
+
+
+def _finite_normalised(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("quantities must be finite")
+    return Decimal(format_decimal(value))
+
+
+def _utc_instant(value: Any) -> Any:
+    if isinstance(value, bool | int | float):
+        raise ValueError("timestamps must be RFC 3339 strings, not numbers")
+    return value
+
+
+def _require_utc(value: datetime) -> datetime:
+    try:
+        format_timestamp(value)
+    except InvalidTimestamp as exc:
+        raise ValueError(str(exc)) from None
+    return value.replace(tzinfo=UTC)
+
+
+Quantity = Annotated[
+    Decimal,
+    BeforeValidator(_exact_decimal),
+    AfterValidator(_finite_normalised),
+    PlainSerializer(format_decimal, return_type=str, when_used="json"),
+]
+"""An exact decimal quantity; serialised as a plain decimal string (`"220000"`)."""
+
+UtcDatetime = Annotated[
+    datetime,
+    BeforeValidator(_utc_instant),
+    AfterValidator(_require_utc),
+    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+]
+"""A timezone-aware UTC instant; naive or offset timestamps are refused."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

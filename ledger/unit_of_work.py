@@ -1,0 +1,146 @@
+"""The ledger's composition root and its unit of work.
+
+One write transaction per command: the events, the inline projections' rows and the
+idempotency record commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+from ledger import idempotency
+from ledger.chain import Verification, verify_chain
+from ledger.database import WRITE
+from ledger.errors import ConcurrencyError, IdempotencyRace, LedgerBusy
+from ledger.events import EventRegistry, NewEvent, RecordedEvent
+from ledger.idempotency import IdempotencyRecord
+from ledger.store import EventStore, ExpectedVersion, Head
+from ledger.types import utcnow
+
+T = TypeVar("T")
+
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
+
+
+class Projection(Protocol):
+    """A read model folded inline, inside the transaction that appends the events."""
+
+    def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None: ...
+
+
+class UnitOfWork:
+    """One write transaction: read streams, append, remember the idempotency key."""
+
+    def __init__(self, conn: Connection, ledger: Ledger) -> None:
+        self.conn = conn
+        self._ledger = ledger
+        self.appended: list[RecordedEvent] = []
+
+    @property
+    def registry(self) -> EventRegistry:
+        return self._ledger.registry
+
+    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+        return self._ledger.store.read_stream(self.conn, stream_id)
+
+    def stream_versions(self, stream_ids: Sequence[str]) -> dict[str, int]:
+        return self._ledger.store.stream_versions(self.conn, stream_ids)
+
+    def append(
+        self, new_events: Sequence[NewEvent], expected: Mapping[str, ExpectedVersion]
+    ) -> list[RecordedEvent]:
+        recorded = self._ledger.store.append(self.conn, new_events, expected)
+        for projection in self._ledger.projections:
+            projection.apply(self.conn, recorded)
+        self.appended.extend(recorded)
+        return recorded
+
+    def find_idempotent(self, scope: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
+        return idempotency.find(self.conn, scope, key, fingerprint)
+
+    def remember_idempotent(self, record: IdempotencyRecord) -> None:
+        idempotency.remember(self.conn, record, self._ledger.clock())
+
+
+class Ledger:
+    """Owns the engine, the event registry and the inline projections.
+
+    Built once by the host application (lazily: never at import time).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        registry: EventRegistry,
+        projections: Sequence[Projection] = (),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.projections = list(projections)
+        self.clock = clock
+        self.store = EventStore(registry, clock)
+
+    @contextmanager
+    def write(self, *, commit: bool = True) -> Iterator[UnitOfWork]:
+        """A write transaction; commits on success (unless `commit=False`), else rolls back."""
+        try:
+            with self.engine.connect().execution_options(**{WRITE: True}) as conn:
+                transaction = conn.begin()
+                try:
+                    yield UnitOfWork(conn, self)
+                except BaseException:
+                    transaction.rollback()
+                    raise
+                if commit:
+                    transaction.commit()
+                else:
+                    transaction.rollback()
+        except OperationalError as exc:
+            if _is_lock_timeout(exc):
+                raise LedgerBusy("the ledger is busy: could not take its write lock in time") from exc
+            raise
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only connection; its transaction is rolled back at the end."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    def run(self, work: Callable[[UnitOfWork], T], *, attempts: int = 5) -> T:
+        """Run `work` in a write transaction, retrying it on a version conflict.
+
+        Only for callers that did not pin a version: `work` must reload what it decides on.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.write() as uow:
+                    return work(uow)
+            except (ConcurrencyError, IdempotencyRace):
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    def head(self) -> Head:
+        with self.read() as conn:
+            return self.store.head(conn)
+
+    def verify(self, on_progress: Callable[[int], None] | None = None) -> Verification:
+        """Recompute the whole chain, in one consistent read."""
+        with self.engine.connect() as conn, conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            head = self.store.head(conn)
+            # No upper bound: rows smuggled in past the head must be seen, and reported.
+            return verify_chain(self.store.read_all(conn), head, on_progress)
+
+
+def _is_lock_timeout(exc: OperationalError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate == LOCK_NOT_AVAILABLE or "database is locked" in str(exc.orig)

@@ -1,0 +1,58 @@
+"""Fixtures shared by every test: the ledger on the test database of the configured engine.
+
+The ledger commits on its own SQLAlchemy connections, so pytest-django's transactional
+rollback cannot clean up after it: `ledger` empties the ledger's tables before each test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from django.db import connections
+
+from contracts.runtime import dispose_all, get_ledger
+from ledger.unit_of_work import Ledger
+from tests import support
+
+REQUIRE_POSTGRES = os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1"
+
+
+def backend() -> str:
+    return str(connections["default"].vendor)
+
+
+def pytest_report_header() -> str:
+    return f"ledger database: {backend()} (DATABASE_URL={os.environ.get('DATABASE_URL', '<unset: SQLite>')})"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if backend() == "postgresql":
+        return
+    if REQUIRE_POSTGRES:
+        raise pytest.UsageError("LEDGER_REQUIRE_POSTGRES=1 but DATABASE_URL is not PostgreSQL")
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL=postgresql://...)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    dispose_all()  # the test database cannot be dropped while the ledger holds connections
+
+
+@pytest.fixture
+def ledger(django_db_setup: None) -> Ledger:
+    """The application's ledger (domain registry) on an empty test database."""
+    ledger = get_ledger()
+    support.reset_ledger(ledger.engine)
+    return ledger
+
+
+@pytest.fixture
+def store_ledger(ledger: Ledger) -> Ledger:
+    """A ledger over the same database whose registry holds the store tests' event types."""
+    return Ledger(ledger.engine, support.registry)

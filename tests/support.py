@@ -1,0 +1,82 @@
+"""Test helpers: resetting the ledger between tests, and bypassing append-only for tampering."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from ledger.canonical import GENESIS_HASH
+from ledger.events import Event, EventRegistry
+from ledger.tables import head, metadata
+from ledger.types import Quantity, UtcDatetime
+
+
+@contextmanager
+def append_only_disabled(conn: Connection) -> Iterator[None]:
+    """Lift the append-only triggers inside `conn`'s transaction (to simulate tampering)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ALTER TABLE ledger_events DISABLE TRIGGER USER")
+        yield
+        conn.exec_driver_sql("ALTER TABLE ledger_events ENABLE TRIGGER USER")
+        return
+    triggers = conn.execute(
+        text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'ledger_events'")
+    ).all()
+    for name, _ in triggers:
+        conn.exec_driver_sql(f"DROP TRIGGER {name}")
+    yield
+    for _, sql in triggers:
+        conn.exec_driver_sql(sql)
+
+
+def reset_ledger(engine: Engine) -> None:
+    """Empty every ledger table and rewind the head to genesis."""
+    with engine.connect() as conn, conn.begin():
+        with append_only_disabled(conn):
+            for table in reversed(metadata.sorted_tables):
+                if table is not head:
+                    conn.execute(table.delete())
+        conn.execute(head.update().values(position=0, hash=GENESIS_HASH, recorded_at=None))
+
+
+# -- event types used by the store's own tests --------------------------------------------
+
+registry = EventRegistry()
+
+
+@registry.register
+class AccountOpened(Event):
+    event_type = "AccountOpened"
+    owner: str
+
+
+@registry.register
+class Deposited(Event):
+    event_type = "Deposited"
+    amount: Quantity
+    note: str = ""
+
+
+@registry.register
+class RateSet(Event):
+    """Schema v3: v1 had `percent` (an int), v2 renamed it `rate`, v3 made it a Quantity
+    and added `since`."""
+
+    event_type = "RateSet"
+    schema_version = 3
+    rate: Quantity
+    since: UtcDatetime | None = None
+
+
+@registry.upcaster("RateSet", from_version=1)
+def _rate_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    return {"rate": data["percent"]}
+
+
+@registry.upcaster("RateSet", from_version=2)
+def _rate_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    return {"rate": str(Decimal(data["rate"]) / 100), "since": None}
