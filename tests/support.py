@@ -35,7 +35,7 @@ def append_only_disabled(conn: Connection) -> Iterator[None]:
 
 def reset_ledger(engine: Engine) -> None:
     """Empty every ledger table and rewind the head to genesis."""
-    with engine.connect() as conn, conn.begin():
+    with engine.connect().execution_options(ledger_write=True) as conn, conn.begin():
         with append_only_disabled(conn):
             for table in reversed(metadata.sorted_tables):
                 if table is not head:

@@ -1,0 +1,67 @@
+"""DATABASE_URL configures Django and SQLAlchemy alike, with the session settings we rely on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from contracts.database import django_database, sqlalchemy_url
+from ledger.database import DatabaseSettings, normalise_url
+from ledger.unit_of_work import Ledger
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+def test_postgres_urls_use_psycopg_3(scheme: str) -> None:
+    url = normalise_url(f"{scheme}://u:p@db.example:5433/ledger")
+    assert (url.drivername, url.host, url.port, url.database) == ("postgresql+psycopg", "db.example", 5433, "ledger")
+
+
+def test_other_databases_are_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported"):
+        normalise_url("mysql://root@localhost/ledger")
+    with pytest.raises(ValueError, match="SQLite or PostgreSQL"):
+        django_database("mysql://root@localhost/ledger", Path("/tmp"), DatabaseSettings())
+
+
+def test_django_and_sqlalchemy_share_one_database_url(tmp_path: Path) -> None:
+    config = django_database("postgresql://u:secret@db:5433/ledger", tmp_path, DatabaseSettings())
+    url = sqlalchemy_url(config)
+    assert (url.username, url.password, url.host, url.port, url.database) == ("u", "secret", "db", 5433, "ledger")
+    sqlite = django_database(f"sqlite:///{tmp_path / 'l.sqlite3'}", tmp_path, DatabaseSettings())
+    assert sqlalchemy_url(sqlite).database == str(tmp_path / "l.sqlite3")
+    assert sqlite["TEST"]["NAME"] != ":memory:"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_postgres_sessions_time_out_stuck_locks_and_idle_transactions(ledger: Ledger) -> None:
+    with ledger.engine.connect() as conn:
+        ours = (
+            conn.exec_driver_sql("SHOW lock_timeout").scalar(),
+            conn.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar(),
+            conn.exec_driver_sql("SHOW TimeZone").scalar(),
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW lock_timeout")
+        djangos_lock = cursor.fetchone()[0]
+        cursor.execute("SHOW idle_in_transaction_session_timeout")
+        djangos_idle = cursor.fetchone()[0]
+    assert ours == ("5s", "1min", "UTC")
+    assert (djangos_lock, djangos_idle) == ("5s", "1min")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(ledger: Ledger) -> None:
+    if ledger.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    with ledger.engine.connect() as conn:
+        pragmas = [conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")]
+    with connection.cursor() as cursor:
+        djangos = []
+        for p in ("journal_mode", "foreign_keys", "busy_timeout"):
+            cursor.execute(f"PRAGMA {p}")
+            djangos.append(cursor.fetchone()[0])
+    assert pragmas == ["wal", 1, 30000, 1]
+    assert djangos == ["wal", 1, 30000]
