@@ -27,7 +27,7 @@ from ledger.errors import InvalidTimestamp, NonCanonicalValue
 MAX_SAFE_INTEGER = 2**53 - 1
 GENESIS_HASH = "0" * 64
 
-JSONValue: TypeAlias = None | bool | int | str | list["JSONValue"] | dict[str, "JSONValue"]
+JSONValue: TypeAlias = bool | int | str | list["JSONValue"] | dict[str, "JSONValue"] | None
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -85,7 +85,8 @@ def _postgres_engine(url: URL, settings: DatabaseSettings) -> Engine:
     options = " ".join(
         (
             f"-c lock_timeout={int(settings.lock_timeout_ms)}",
-            f"-c idle_in_transaction_session_timeout={int(settings.idle_in_transaction_timeout_ms)}",
+            "-c idle_in_transaction_session_timeout="
+            f"{int(settings.idle_in_transaction_timeout_ms)}",
             "-c TimeZone=UTC",
         )
     )

@@ -34,7 +34,9 @@ def fingerprint(request: Any) -> str:
     return hashlib.sha256(canonical_json(request)).hexdigest()
 
 
-def find(conn: Connection, scope: str, key: str, request_fingerprint: str) -> IdempotencyRecord | None:
+def find(
+    conn: Connection, scope: str, key: str, request_fingerprint: str
+) -> IdempotencyRecord | None:
     """The record stored for `key`, or None; a different request under it is an error."""
     row = conn.execute(
         select(
@@ -74,5 +76,7 @@ def remember(conn: Connection, record: IdempotencyRecord, now: datetime) -> None
 
 def purge(conn: Connection, older_than: datetime) -> int:
     """Forget records created before `older_than` (keys are kept at least 24 hours)."""
-    result = conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < older_than))
+    result = conn.execute(
+        delete(idempotency_keys).where(idempotency_keys.c.created_at < older_than)
+    )
     return result.rowcount

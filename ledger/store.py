@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -182,7 +183,9 @@ class EventStore:
         except IntegrityError as exc:
             # Versions were checked under the head lock, so the only clash left is an
             # event id the ledger already holds.
-            raise DuplicateEvent("an event with one of these event ids is already recorded") from exc
+            raise DuplicateEvent(
+                "an event with one of these event ids is already recorded"
+            ) from exc
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -208,7 +211,7 @@ class EventStore:
         if up_to_version is not None:
             query = query.where(events.c.stream_version <= up_to_version)
         rows = conn.execute(query.order_by(events.c.stream_version))
-        return [RecordedEvent(*row) for row in rows]
+        return [_from_row(row) for row in rows]
 
     def read_page(
         self,
@@ -228,7 +231,7 @@ class EventStore:
             up_to,
         )
         rows = conn.execute(query.order_by(events.c.position).limit(limit))
-        return [RecordedEvent(*row) for row in rows]
+        return [_from_row(row) for row in rows]
 
     def read_all(
         self,
@@ -271,6 +274,10 @@ def _filtered(
     if up_to is not None:
         query = query.where(events.c.position <= up_to)
     return query
+
+
+def _from_row(row: Sequence[Any]) -> RecordedEvent:
+    return RecordedEvent(*row)
 
 
 def _row(record: RecordedEvent) -> dict[str, object]:

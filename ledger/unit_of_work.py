@@ -104,7 +104,9 @@ class Ledger:
                     transaction.rollback()
         except OperationalError as exc:
             if _is_lock_timeout(exc):
-                raise LedgerBusy("the ledger is busy: could not take its write lock in time") from exc
+                raise LedgerBusy(
+                    "the ledger is busy: could not take its write lock in time"
+                ) from exc
             raise
 
     @contextmanager

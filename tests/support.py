@@ -24,7 +24,9 @@ def append_only_disabled(conn: Connection) -> Iterator[None]:
         conn.exec_driver_sql("ALTER TABLE ledger_events ENABLE TRIGGER USER")
         return
     triggers = conn.execute(
-        text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'ledger_events'")
+        text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'ledger_events'"
+        )
     ).all()
     for name, _ in triggers:
         conn.exec_driver_sql(f"DROP TRIGGER {name}")

@@ -64,9 +64,7 @@ def upgrade() -> None:
             "stream_id", "stream_version", name=op.f("uq_ledger_events_stream_id_stream_version")
         ),
     )
-    op.create_index(
-        op.f("ix_ledger_events_type_position"), "ledger_events", ["type", "position"]
-    )
+    op.create_index(op.f("ix_ledger_events_type_position"), "ledger_events", ["type", "position"])
     op.create_index(op.f("ix_ledger_events_recorded_at"), "ledger_events", ["recorded_at"])
 
     op.create_table(

@@ -15,7 +15,12 @@ from ledger.unit_of_work import Ledger
 @pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
 def test_postgres_urls_use_psycopg_3(scheme: str) -> None:
     url = normalise_url(f"{scheme}://u:p@db.example:5433/ledger")
-    assert (url.drivername, url.host, url.port, url.database) == ("postgresql+psycopg", "db.example", 5433, "ledger")
+    assert (url.drivername, url.host, url.port, url.database) == (
+        "postgresql+psycopg",
+        "db.example",
+        5433,
+        "ledger",
+    )
 
 
 def test_other_databases_are_refused() -> None:
@@ -28,7 +33,13 @@ def test_other_databases_are_refused() -> None:
 def test_django_and_sqlalchemy_share_one_database_url(tmp_path: Path) -> None:
     config = django_database("postgresql://u:secret@db:5433/ledger", tmp_path, DatabaseSettings())
     url = sqlalchemy_url(config)
-    assert (url.username, url.password, url.host, url.port, url.database) == ("u", "secret", "db", 5433, "ledger")
+    assert (url.username, url.password, url.host, url.port, url.database) == (
+        "u",
+        "secret",
+        "db",
+        5433,
+        "ledger",
+    )
     sqlite = django_database(f"sqlite:///{tmp_path / 'l.sqlite3'}", tmp_path, DatabaseSettings())
     assert sqlalchemy_url(sqlite).database == str(tmp_path / "l.sqlite3")
     assert sqlite["TEST"]["NAME"] != ":memory:"
@@ -57,7 +68,10 @@ def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(ledger: Ledger)
     if ledger.engine.dialect.name != "sqlite":
         pytest.skip("SQLite only")
     with ledger.engine.connect() as conn:
-        pragmas = [conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")]
+        pragmas = [
+            conn.exec_driver_sql(f"PRAGMA {p}").scalar()
+            for p in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
+        ]
     with connection.cursor() as cursor:
         djangos = []
         for p in ("journal_mode", "foreign_keys", "busy_timeout"):

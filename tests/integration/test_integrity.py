@@ -44,18 +44,16 @@ def five_events(store_ledger: Ledger) -> Ledger:
     ],
 )
 def test_database_rejects_update_and_delete_of_events(five_events: Ledger, statement: str) -> None:
-    with pytest.raises(DBAPIError, match="append-only"):
-        with five_events.engine.begin() as conn:
-            conn.exec_driver_sql(statement)
+    with pytest.raises(DBAPIError, match="append-only"), five_events.engine.begin() as conn:
+        conn.exec_driver_sql(statement)
     assert five_events.verify().ok
     assert five_events.verify().checked == 5
 
 
 @pytest.mark.postgres
 def test_postgres_rejects_truncate_of_events(five_events: Ledger) -> None:
-    with pytest.raises(DBAPIError, match="append-only"):
-        with five_events.engine.begin() as conn:
-            conn.exec_driver_sql("TRUNCATE ledger_events")
+    with pytest.raises(DBAPIError, match="append-only"), five_events.engine.begin() as conn:
+        conn.exec_driver_sql("TRUNCATE ledger_events")
     assert five_events.verify().checked == 5
 
 
@@ -75,7 +73,9 @@ def tamper(ledger: Ledger, change: Callable[[Connection], None]) -> None:
 
 
 def edit_payload(conn: Connection) -> None:
-    conn.exec_driver_sql("""UPDATE ledger_events SET payload = '{"amount":"2000"}' WHERE position = 3""")
+    conn.exec_driver_sql(
+        """UPDATE ledger_events SET payload = '{"amount":"2000"}' WHERE position = 3"""
+    )
 
 
 def edit_and_rehash(conn: Connection) -> None:
@@ -88,7 +88,9 @@ def edit_and_rehash(conn: Connection) -> None:
 
 
 def edit_metadata(conn: Connection) -> None:
-    conn.exec_driver_sql("""UPDATE ledger_events SET metadata = '{"actor":"mallory"}' WHERE position = 4""")
+    conn.exec_driver_sql(
+        """UPDATE ledger_events SET metadata = '{"actor":"mallory"}' WHERE position = 4"""
+    )
 
 
 def delete_middle(conn: Connection) -> None:
@@ -102,7 +104,9 @@ def delete_last(conn: Connection) -> None:
 def insert_after_head(conn: Connection) -> None:
     # A well-forged event: correctly chained and hashed, only the head row is out of reach.
     [last] = EventStore(registry).read_page(conn, after=4, limit=1)
-    forged = replace(last, position=6, stream_version=6, event_id=str(uuid.uuid4()), prev_hash=last.hash)
+    forged = replace(
+        last, position=6, stream_version=6, event_id=str(uuid.uuid4()), prev_hash=last.hash
+    )
     forged = replace(forged, hash=chain_hash(forged.prev_hash, forged.canonical_bytes()))
     conn.execute(insert(events), [{f: getattr(forged, f) for f in forged.__slots__}])
 
@@ -142,7 +146,9 @@ def test_verification_names_the_first_tampered_position(
     assert result.first_bad_position == bad_position
 
 
-def test_verify_ledger_command_reports_success(five_events: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_ledger_command_reports_success(
+    five_events: Ledger, capsys: pytest.CaptureFixture[str]
+) -> None:
     call_command("verify_ledger")
     assert "ledger verified: 5 events, head position 5" in capsys.readouterr().out
 

@@ -45,7 +45,9 @@ def count_events(ledger: Ledger) -> int:
 
 
 def test_first_append_starts_positions_versions_and_chain(store_ledger: Ledger) -> None:
-    [first, second] = append(store_ledger, [opened("acct-a"), deposit("acct-a")], {"acct-a": NO_STREAM})
+    [first, second] = append(
+        store_ledger, [opened("acct-a"), deposit("acct-a")], {"acct-a": NO_STREAM}
+    )
 
     assert (first.position, first.stream_version) == (1, 1)
     assert (second.position, second.stream_version) == (2, 2)
@@ -70,7 +72,9 @@ def test_stored_rows_read_back_identical_to_what_append_returned(store_ledger: L
 
 
 @pytest.mark.parametrize("expected", [1, 3, NO_STREAM])
-def test_wrong_expected_version_raises_and_writes_nothing(store_ledger: Ledger, expected: object) -> None:
+def test_wrong_expected_version_raises_and_writes_nothing(
+    store_ledger: Ledger, expected: object
+) -> None:
     append(store_ledger, [opened("acct-a"), deposit("acct-a")], {"acct-a": NO_STREAM})
     head_before = store_ledger.head()
 
@@ -133,7 +137,11 @@ def test_unknown_event_type_is_refused_before_writing(store_ledger: Ledger) -> N
         event_type = "Unregistered"
 
     with pytest.raises(UnknownEventType, match="Unregistered"):
-        append(store_ledger, [opened("acct-a"), NewEvent("acct-a", Unregistered(), T0)], {"acct-a": ANY})
+        append(
+            store_ledger,
+            [opened("acct-a"), NewEvent("acct-a", Unregistered(), T0)],
+            {"acct-a": ANY},
+        )
     assert count_events(store_ledger) == 0
 
 
@@ -171,7 +179,11 @@ def test_recorded_at_never_goes_backwards_in_position(store_ledger: Ledger) -> N
 
 
 def test_read_stream_up_to_a_version(store_ledger: Ledger) -> None:
-    append(store_ledger, [opened("acct-a")] + [deposit("acct-a", str(n)) for n in range(4)], {"acct-a": ANY})
+    append(
+        store_ledger,
+        [opened("acct-a")] + [deposit("acct-a", str(n)) for n in range(4)],
+        {"acct-a": ANY},
+    )
 
     with store_ledger.read() as conn:
         partial = store_ledger.store.read_stream(conn, "acct-a", up_to_version=3)
@@ -182,7 +194,9 @@ def test_read_stream_up_to_a_version(store_ledger: Ledger) -> None:
 
 
 def test_read_all_pages_through_everything_in_position_order(store_ledger: Ledger) -> None:
-    append(store_ledger, [opened(f"acct-{n}") for n in range(7)], {f"acct-{n}": ANY for n in range(7)})
+    append(
+        store_ledger, [opened(f"acct-{n}") for n in range(7)], {f"acct-{n}": ANY for n in range(7)}
+    )
 
     with store_ledger.read() as conn:
         reader = store_ledger.store.read_all(conn, after=2, batch_size=2)
@@ -207,7 +221,9 @@ def test_read_all_filters_by_stream_prefix_type_and_upper_bound(store_ledger: Le
     assert bounded == [2, 3]
 
 
-def test_position_at_maps_a_timestamp_to_the_last_event_recorded_by_then(store_ledger: Ledger) -> None:
+def test_position_at_maps_a_timestamp_to_the_last_event_recorded_by_then(
+    store_ledger: Ledger,
+) -> None:
     ticks = iter([T0, T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)])
     ledger = Ledger(store_ledger.engine, store_ledger.registry, clock=lambda: next(ticks))
     for _ in range(3):

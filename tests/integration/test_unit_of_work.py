@@ -38,7 +38,9 @@ class Recorder:
 def projected(store_ledger: Ledger) -> Iterator[Ledger]:
     scratch.create_all(store_ledger.engine)
     try:
-        yield Ledger(store_ledger.engine, store_ledger.registry, projections=[Recorder("Deposited")])
+        yield Ledger(
+            store_ledger.engine, store_ledger.registry, projections=[Recorder("Deposited")]
+        )
     finally:
         scratch.drop_all(store_ledger.engine)
 
@@ -69,7 +71,9 @@ def test_a_failing_projection_leaves_neither_events_nor_rows(projected: Ledger) 
 
 def test_dry_run_transaction_rolls_everything_back(projected: Ledger) -> None:
     with projected.write(commit=False) as uow:
-        [event] = uow.append([NewEvent("acct-a", AccountOpened(owner="a"), T0)], {"acct-a": NO_STREAM})
+        [event] = uow.append(
+            [NewEvent("acct-a", AccountOpened(owner="a"), T0)], {"acct-a": NO_STREAM}
+        )
         assert event.position == 1
 
     assert projected.head().position == 0
@@ -80,9 +84,13 @@ def test_idempotency_record_commits_with_the_append_and_replays(store_ledger: Le
     request = {"op": "open", "owner": "a"}
     with store_ledger.write() as uow:
         assert uow.find_idempotent("key-holder", "k1", fingerprint(request)) is None
-        [event] = uow.append([NewEvent("acct-a", AccountOpened(owner="a"), T0)], {"acct-a": NO_STREAM})
+        [event] = uow.append(
+            [NewEvent("acct-a", AccountOpened(owner="a"), T0)], {"acct-a": NO_STREAM}
+        )
         uow.remember_idempotent(
-            IdempotencyRecord("key-holder", "k1", fingerprint(request), 201, '{"ok":true}', event.position)
+            IdempotencyRecord(
+                "key-holder", "k1", fingerprint(request), 201, '{"ok":true}', event.position
+            )
         )
 
     with store_ledger.write() as uow:
@@ -115,8 +123,12 @@ def test_run_retries_a_command_that_lost_a_version_race(store_ledger: Ledger) ->
         attempts.append(version)
         if len(attempts) == 1:  # someone else appends between our read and our write
             with store_ledger.write() as other:
-                other.append([NewEvent("acct-a", Deposited(amount=Decimal(5)), T0)], {"acct-a": version})
-        [event] = uow.append([NewEvent("acct-a", Deposited(amount=Decimal(1)), T0)], {"acct-a": version})
+                other.append(
+                    [NewEvent("acct-a", Deposited(amount=Decimal(5)), T0)], {"acct-a": version}
+                )
+        [event] = uow.append(
+            [NewEvent("acct-a", Deposited(amount=Decimal(1)), T0)], {"acct-a": version}
+        )
         return event.stream_version
 
     assert store_ledger.run(deposit_once) == 3
@@ -139,7 +151,8 @@ def test_run_gives_up_after_its_attempts(store_ledger: Ledger) -> None:
 def test_a_writer_blocked_past_its_lock_timeout_gets_ledger_busy(store_ledger: Ledger) -> None:
     impatient = Ledger(
         make_engine(
-            store_ledger.engine.url, DatabaseSettings(lock_timeout_ms=100, sqlite_busy_timeout_ms=100)
+            store_ledger.engine.url,
+            DatabaseSettings(lock_timeout_ms=100, sqlite_busy_timeout_ms=100),
         ),
         store_ledger.registry,
     )
@@ -147,7 +160,9 @@ def test_a_writer_blocked_past_its_lock_timeout_gets_ledger_busy(store_ledger: L
         with store_ledger.write() as holder:
             holder.append([NewEvent("acct-a", AccountOpened(owner="a"), T0)], {"acct-a": NO_STREAM})
             with pytest.raises(LedgerBusy), impatient.write() as blocked:
-                blocked.append([NewEvent("acct-b", AccountOpened(owner="b"), T0)], {"acct-b": NO_STREAM})
+                blocked.append(
+                    [NewEvent("acct-b", AccountOpened(owner="b"), T0)], {"acct-b": NO_STREAM}
+                )
     finally:
         impatient.engine.dispose()
     assert store_ledger.head().position == 1

@@ -29,7 +29,9 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
     max_leaves=20,
 )
 utc_instants = st.datetimes(
@@ -51,7 +53,9 @@ def test_canonical_json_round_trips(value: object) -> None:
 
 def test_non_ascii_keys_sort_by_utf16_code_units() -> None:
     # U+E000 sorts after the surrogate pair of U+1F600 in UTF-16, before it in UTF-8.
-    assert canonical_json({"\ue000": 1, "\U0001f600": 2}) == rfc8785.dumps({"\U0001f600": 2, "\ue000": 1})
+    assert canonical_json({"\ue000": 1, "\U0001f600": 2}) == rfc8785.dumps(
+        {"\U0001f600": 2, "\ue000": 1}
+    )
 
 
 @given(
@@ -108,13 +112,20 @@ def test_spliced_envelope_equals_canonical_json_of_the_whole_envelope(
 @given(utc_instants)
 def test_timestamps_round_trip_with_microseconds(moment: datetime) -> None:
     text = format_timestamp(moment)
-    assert len(text) == 27 and text.endswith("Z")
+    assert len(text) == 27
+    assert text.endswith("Z")
     assert parse_timestamp(text) == moment
 
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [("220000", "220000"), ("300.50", "300.5"), ("2.2E+5", "220000"), ("-0.000", "0"), ("0.001", "0.001")],
+    [
+        ("220000", "220000"),
+        ("300.50", "300.5"),
+        ("2.2E+5", "220000"),
+        ("-0.000", "0"),
+        ("0.001", "0.001"),
+    ],
 )
 def test_decimals_have_one_plain_form(value: str, text: str) -> None:
     assert format_decimal(Decimal(value)) == text
@@ -123,7 +134,15 @@ def test_decimals_have_one_plain_form(value: str, text: str) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [1.5, {"q": 0.1}, [2**53], {"n": -(2**60)}, {1: "key is not a string"}, Decimal("NaN"), object()],
+    [
+        1.5,
+        {"q": 0.1},
+        [2**53],
+        {"n": -(2**60)},
+        {1: "key is not a string"},
+        Decimal("NaN"),
+        object(),
+    ],
     ids=["float", "nested-float", "too-big", "too-small", "int-key", "nan", "object"],
 )
 def test_values_without_an_exact_canonical_form_are_refused(value: object) -> None:

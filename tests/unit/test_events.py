@@ -31,7 +31,9 @@ def test_build_validates_a_payload_into_the_current_model() -> None:
     ],
     ids=["missing", "float", "not-a-number", "infinite", "extra-field"],
 )
-def test_build_names_the_field_a_bad_payload_breaks(data: dict[str, object], loc: tuple[str]) -> None:
+def test_build_names_the_field_a_bad_payload_breaks(
+    data: dict[str, object], loc: tuple[str]
+) -> None:
     with pytest.raises(InvalidPayload) as caught:
         registry.build("Deposited", data)
     assert caught.value.event_type == "Deposited"

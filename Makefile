@@ -1,0 +1,43 @@
+# The two quick-start commands (see README.md): `make serve` and `make test`.
+# Each sets itself up from a fresh clone: virtualenv, pinned requirements, migrations.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1:8000
+# Where `make test` looks for PostgreSQL when DATABASE_URL is unset.
+LEDGER_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+PYTEST_ARGS ?=
+
+.PHONY: install serve test lint
+
+$(BIN)/.installed: requirements.txt requirements-bench.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+serve: install
+	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --verbosity 0
+	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST)
+
+# With DATABASE_URL set: one run on that database. Unset: SQLite, then PostgreSQL if it answers.
+test: install
+ifdef DATABASE_URL
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+else
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(LEDGER_TEST_POSTGRES_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+		echo "--- the same suite on PostgreSQL ($(LEDGER_TEST_POSTGRES_URL)) ---"; \
+		DATABASE_URL=$(LEDGER_TEST_POSTGRES_URL) $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	else \
+		echo "PostgreSQL does not answer at $(LEDGER_TEST_POSTGRES_URL): its run (concurrency tests included) was skipped"; \
+	fi
+endif
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
