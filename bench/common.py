@@ -51,6 +51,9 @@ console = Console()
 STREAMS = 100
 """Events are spread round-robin over this many streams."""
 
+SINGLE_STREAMS = 10_000
+"""Number of the first stream the one-event-per-transaction workloads use."""
+
 PAYLOAD_BYTES = 300
 """Target size of one event's canonical JSON payload."""
 
@@ -163,17 +166,19 @@ def stream_name(index: int) -> str:
     return f"bench-stream-{index:04d}"
 
 
-_WORDS = (
+_NOTE_TEXT = (
     "capacity reserved for the quarterly batch window after the regional failover drill "
     "moved workloads between racks while the contract owner approved an exception ticket"
-).split()
+)
 
 
 @dataclass
 class EventSource:
-    """Deterministic event specs, round-robin over `streams`, tracking stream versions."""
+    """Deterministic event specs, round-robin over `streams` streams numbered from
+    `first_stream`, tracking each stream's version."""
 
     streams: int = STREAMS
+    first_stream: int = 0
     seed: int = 20261126
     start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
     issued: int = 0
@@ -182,7 +187,8 @@ class EventSource:
     def __post_init__(self) -> None:
         rng = random.Random(self.seed)
         self._rng = rng
-        self._notes = [" ".join(rng.choices(_WORDS, k=60)) for _ in range(64)]
+        words = _NOTE_TEXT.split()
+        self._notes = [" ".join(rng.choices(words, k=60)) for _ in range(64)]
         self._note_length = self._fit_note_length()
 
     def _fit_note_length(self) -> int:
@@ -196,7 +202,7 @@ class EventSource:
         for _ in range(count):
             number = self.issued
             self.issued += 1
-            stream = number % self.streams
+            stream = self.first_stream + number % self.streams
             version = self.versions.get(stream, 0) + 1
             self.versions[stream] = version
             note = f"#{number:09d} {self._notes[number % len(self._notes)]}"
