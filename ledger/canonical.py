@@ -21,6 +21,7 @@ from uuid import UUID
 
 import orjson
 import rfc8785
+from pydantic import BaseModel
 
 from ledger.errors import InvalidTimestamp, NonCanonicalValue
 
@@ -108,6 +109,18 @@ def canonical_json(value: Any) -> bytes:
     except rfc8785.CanonicalizationError as exc:
         raise NonCanonicalValue(str(exc)) from exc
     return result
+
+
+def canonical_model_json(model: BaseModel, *, exclude_none: bool = False) -> bytes:
+    """Canonical JSON of a pydantic model whose JSON form holds no floats or big integers.
+
+    pydantic's JSON mode already turns Decimals and datetimes into strings, so when the
+    sorted orjson output is pure ASCII (hence every key ASCII) it is the JCS form as is;
+    anything else takes the general path.
+    """
+    data = model.model_dump(mode="json", exclude_none=exclude_none)
+    fast = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    return fast if fast.isascii() else canonical_json(data)
 
 
 def _json_string(text: str) -> bytes:

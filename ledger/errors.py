@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 
 class LedgerError(Exception):
@@ -54,10 +55,9 @@ class UnknownEventType(LedgerError):
 class ConcurrencyError(LedgerError):
     """A stream was not at the version the append expected; nothing was written."""
 
-    def __init__(self, stream_id: str, expected: object, actual: int) -> None:
-        super().__init__(
-            f"stream {stream_id!r} is at version {actual}, the append expected {expected}"
-        )
+    def __init__(self, stream_id: str, expected: object, actual: int | None) -> None:
+        where = "has moved on" if actual is None else f"is at version {actual}"
+        super().__init__(f"stream {stream_id!r} {where}, the append expected {expected}")
         self.stream_id = stream_id
         self.expected = expected
         self.actual = actual
@@ -81,3 +81,44 @@ class IdempotencyConflict(LedgerError):
 
 class IdempotencyRace(LedgerError):
     """Another transaction recorded the same idempotency key first: look it up again."""
+
+
+class NotFound(LedgerError):
+    """A party, facility, contract or allocation that does not exist."""
+
+    def __init__(self, kind: str, identifier: str) -> None:
+        super().__init__(f"{kind} {identifier!r} not found")
+        self.kind = kind
+        self.identifier = identifier
+
+
+RULES = (
+    "term_invalid",
+    "contract_state",
+    "allocation_exceeds_contract",
+    "facility_overcommitted",
+    "provider_mismatch",
+    "limit_invalid",
+    "period_closed",
+    "already_exists",
+    "party_role",
+)
+
+
+class RuleViolation(LedgerError):
+    """A domain rule the command would break, with the first business instant it breaks at."""
+
+    def __init__(
+        self,
+        rule: str,
+        detail: str,
+        *,
+        resource: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        assert rule in RULES, rule
+        super().__init__(f"{rule}: {detail}")
+        self.rule = rule
+        self.detail = detail
+        self.resource = resource
+        self.at = at

@@ -17,7 +17,7 @@ from uuid import UUID
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ledger.canonical import canonical_json, envelope_bytes, format_timestamp
+from ledger.canonical import canonical_model_json, envelope_bytes, format_timestamp
 from ledger.errors import FieldError, InvalidPayload, UnknownEventType
 
 
@@ -63,6 +63,7 @@ class EventRegistry:
     def register(self, cls: E) -> E:
         """Class decorator: make `cls` the current schema of its `event_type`."""
         name = cls.event_type
+        _require_exact_json(cls)
         known = self._current.get(name)
         if known is not None and known is not cls:
             raise ValueError(f"event type {name!r} is already registered by {known.__name__}")
@@ -121,7 +122,17 @@ class EventRegistry:
         registered = self._current.get(event.event_type)
         if registered is not type(event):
             raise UnknownEventType(event.event_type, event.schema_version)
-        return canonical_json(event.model_dump(mode="json"))
+        return canonical_model_json(event)
+
+
+def _require_exact_json(cls: type[Event]) -> None:
+    """Refuse event types whose JSON could hold floats or integers past 2**53 - 1: their
+    canonical form would not be exact (see ledger.canonical)."""
+    schema = orjson.dumps(cls.model_json_schema(mode="serialization"))
+    if b'"type":"number"' in schema or b'"type":"integer"' in schema:
+        raise ValueError(
+            f"{cls.__name__}: event fields must not be floats or integers; use Quantity or str"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,21 +5,31 @@ so positions are gap-free and equal to commit order: a reader following
 `position > last_seen` can never miss an event that commits late, which a plain sequence
 cannot promise on PostgreSQL. The same row carries the chain's head hash, so each event's
 hash is computed from its predecessor's under the same lock.
+
+The append path is the ledger's hottest: it speaks driver-level SQL (no statement
+compilation per call) and keeps round trips down. On PostgreSQL an append is one
+statement that takes the lock and reads the stream versions, then one statement that
+inserts the events and moves the head.
 """
 
 from __future__ import annotations
 
 import enum
-import uuid
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, insert, select, update
+from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.exc import IntegrityError
 
-from ledger.canonical import GENESIS_HASH, canonical_json, chain_hash, envelope_bytes
+from ledger.canonical import (
+    GENESIS_HASH,
+    canonical_model_json,
+    chain_hash,
+    envelope_bytes,
+)
 from ledger.canonical import format_timestamp as _ts
 from ledger.errors import ConcurrencyError, DuplicateEvent, InvalidInput
 from ledger.events import EventRegistry, NewEvent, RecordedEvent
@@ -60,6 +70,11 @@ _ENVELOPE_COLUMNS = (
     events.c.prev_hash,
     events.c.hash,
 )
+_INSERT_COLUMNS = (
+    "position, event_id, stream_id, stream_version, type, schema_version, payload, metadata,"
+    " recorded_at, effective_at, prev_hash, hash"
+)
+STREAM_VERSION_CONSTRAINT = "uq_ledger_events_stream_id_stream_version"
 
 
 def _matches(expected: ExpectedVersion, actual: int) -> bool:
@@ -68,6 +83,134 @@ def _matches(expected: ExpectedVersion, actual: int) -> bool:
     if expected is NO_STREAM:
         return actual == 0
     return expected == actual
+
+
+def _as_utc(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.astimezone(UTC)
+
+
+class _SQLite:
+    """SQLite: the write lock is already held (BEGIN IMMEDIATE), so every read is fresh."""
+
+    @staticmethod
+    def lock_head(
+        conn: Connection, streams: list[str]
+    ) -> tuple[int, str, datetime | None, dict[str, int]]:
+        position, digest, recorded_at = conn.exec_driver_sql(
+            "SELECT position, hash, recorded_at FROM ledger_head WHERE id = 1"
+        ).one()
+        return position, digest, _as_utc(recorded_at), _SQLite.fresh_versions(conn, streams)
+
+    @staticmethod
+    def fresh_versions(conn: Connection, streams: list[str]) -> dict[str, int]:
+        return {
+            s: conn.exec_driver_sql(
+                "SELECT coalesce(max(stream_version), 0) FROM ledger_events WHERE stream_id = ?",
+                (s,),
+            ).scalar_one()
+            for s in streams
+        }
+
+    @staticmethod
+    def insert(
+        conn: Connection, rows: list[tuple[object, ...]], new_head: tuple[object, ...]
+    ) -> None:
+        conn.exec_driver_sql(
+            f"INSERT INTO ledger_events ({_INSERT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows
+        )
+        conn.exec_driver_sql(
+            "UPDATE ledger_head SET position = ?, hash = ?, recorded_at = ? WHERE id = 1", new_head
+        )
+
+
+class _Postgres:
+    """PostgreSQL: two statements, and the unique (stream_id, stream_version) as backstop.
+
+    The versions read by the locking statement may predate a transaction that committed
+    while it waited for the lock. That is safe for exact expectations: a stale version is
+    never newer than the real one, so "expected ahead of the stream" is still caught, and an
+    event that another writer got in first collides on the unique constraint. Streams
+    appended with ANY are read again, after the lock, because their versions are used.
+    """
+
+    @staticmethod
+    def lock_head(
+        conn: Connection, streams: list[str]
+    ) -> tuple[int, str, datetime | None, dict[str, int]]:
+        versions = ", ".join(
+            "(SELECT coalesce(max(stream_version), 0) FROM ledger_events WHERE stream_id = %s)"
+            for _ in streams
+        )
+        row = conn.exec_driver_sql(
+            f"SELECT h.position, h.hash, h.recorded_at, {versions} FROM ledger_head h"
+            " WHERE h.id = 1 FOR UPDATE OF h",
+            tuple(streams),
+        ).one()
+        return row[0], row[1], _as_utc(row[2]), dict(zip(streams, row[3:], strict=True))
+
+    @staticmethod
+    def fresh_versions(conn: Connection, streams: list[str]) -> dict[str, int]:
+        if not streams:
+            return {}
+        rows = conn.exec_driver_sql(
+            "SELECT s.id, (SELECT coalesce(max(stream_version), 0) FROM ledger_events e"
+            " WHERE e.stream_id = s.id) FROM unnest(%s::text[]) AS s(id)",
+            (streams,),
+        ).all()
+        return {stream_id: version for stream_id, version in rows}
+
+    @staticmethod
+    def insert(
+        conn: Connection, rows: list[tuple[object, ...]], new_head: tuple[object, ...]
+    ) -> None:
+        values = "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+        if len(rows) > 1:  # psycopg pipelines executemany: one round trip for the batch
+            conn.exec_driver_sql(
+                f"INSERT INTO ledger_events ({_INSERT_COLUMNS}) VALUES {values}", rows
+            )
+            conn.exec_driver_sql(
+                "UPDATE ledger_head SET position = %s, hash = %s, recorded_at = %s WHERE id = 1",
+                new_head,
+            )
+            return
+        conn.exec_driver_sql(
+            f"WITH inserted AS (INSERT INTO ledger_events ({_INSERT_COLUMNS}) VALUES {values}"
+            " RETURNING 1) UPDATE ledger_head SET position = %s, hash = %s, recorded_at = %s"
+            " WHERE id = 1",
+            (*rows[0], *new_head),
+        )
+
+
+def _random_event_id() -> str:
+    """A random (version 4) UUID in canonical text form, without building a UUID object."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _sql(conn: Connection) -> type[_SQLite] | type[_Postgres]:
+    return _Postgres if conn.dialect.name == "postgresql" else _SQLite
+
+
+def _stream_conflict(exc: IntegrityError) -> str | None:
+    """The stream whose version another writer took first, if that is what `exc` says."""
+    orig = exc.orig
+    diag = getattr(orig, "diag", None)
+    if diag is not None:
+        if diag.constraint_name != STREAM_VERSION_CONSTRAINT:
+            return None
+        detail = diag.message_detail or ""  # Key (stream_id, stream_version)=(acct-a, 3) ...
+        return detail.split(")=(", 1)[-1].rsplit(", ", 1)[0] if ")=(" in detail else ""
+    if "ledger_events.stream_id" in str(orig):
+        return ""
+    return None
 
 
 class EventStore:
@@ -97,18 +240,25 @@ class EventStore:
         if unexpected:
             raise InvalidInput(f"no expected version given for stream(s) {unexpected}")
         # Encode before taking the lock: a bad payload or timestamp fails without waiting.
+        # A command's events share one Metadata object: encode it once.
+        metadata_json: dict[int, bytes] = {}
         encoded = [
             (
                 e,
                 self.registry.encode(e.event),
-                canonical_json(e.metadata.model_dump(mode="json", exclude_none=True)),
+                metadata_json.get(id(e.metadata))
+                or metadata_json.setdefault(
+                    id(e.metadata), canonical_model_json(e.metadata, exclude_none=True)
+                ),
                 _ts(e.effective_at),
             )
             for e in new_events
         ]
 
-        current = self._lock_head(conn)
-        versions = self.stream_versions(conn, streams)
+        sql = _sql(conn)
+        position, prev_hash, last_recorded, versions = sql.lock_head(conn, streams)
+        if sql is _Postgres:
+            versions.update(sql.fresh_versions(conn, [s for s in streams if expected[s] is ANY]))
         for stream_id in streams:
             if not _matches(expected[stream_id], versions[stream_id]):
                 raise ConcurrencyError(stream_id, expected[stream_id], versions[stream_id])
@@ -116,16 +266,15 @@ class EventStore:
         # Keep recorded_at monotonic in position even if the wall clock steps back, so a
         # known_at timestamp always maps to one prefix of the ledger.
         now = self.clock()
-        recorded_at = now if current.recorded_at is None else max(now, current.recorded_at)
+        recorded_at = now if last_recorded is None else max(now, last_recorded)
         recorded_text = _ts(recorded_at)
 
-        rows = []
+        rows: list[tuple[object, ...]] = []
         recorded: list[RecordedEvent] = []
-        position, prev_hash = current.position, current.hash
         for new, payload, metadata, effective_text in encoded:
             position += 1
-            versions[new.stream_id] += 1
-            event_id = str(new.event_id or uuid.uuid4())
+            version = versions[new.stream_id] = versions[new.stream_id] + 1
+            event_id = str(new.event_id) if new.event_id else _random_event_id()
             event_type, schema_version = new.event.event_type, new.event.schema_version
             digest = chain_hash(
                 prev_hash,
@@ -133,7 +282,7 @@ class EventStore:
                     position=position,
                     event_id=event_id,
                     stream_id=new.stream_id,
-                    stream_version=versions[new.stream_id],
+                    stream_version=version,
                     event_type=event_type,
                     schema_version=schema_version,
                     payload=payload,
@@ -142,50 +291,49 @@ class EventStore:
                     effective_at=effective_text,
                 ),
             )
-            record = RecordedEvent(
-                position=position,
-                stream_id=new.stream_id,
-                stream_version=versions[new.stream_id],
-                event_id=event_id,
-                type=event_type,
-                schema_version=schema_version,
-                payload=payload.decode(),
-                metadata=metadata.decode(),
-                recorded_at=recorded_at,
-                effective_at=new.effective_at,
-                prev_hash=prev_hash,
-                hash=digest,
+            payload_text, metadata_text = payload.decode(), metadata.decode()
+            recorded.append(
+                RecordedEvent(
+                    position,
+                    new.stream_id,
+                    version,
+                    event_id,
+                    event_type,
+                    schema_version,
+                    payload_text,
+                    metadata_text,
+                    recorded_at,
+                    new.effective_at,
+                    prev_hash,
+                    digest,
+                )
             )
-            recorded.append(record)
-            rows.append(_row(record))
+            rows.append(
+                (
+                    position,
+                    event_id,
+                    new.stream_id,
+                    version,
+                    event_type,
+                    schema_version,
+                    payload_text,
+                    metadata_text,
+                    recorded_text,
+                    effective_text,
+                    prev_hash,
+                    digest,
+                )
+            )
             prev_hash = digest
 
-        self._insert(conn, rows)
-        conn.execute(
-            update(head)
-            .where(head.c.id == 1)
-            .values(position=position, hash=prev_hash, recorded_at=recorded_at)
-        )
-        return recorded
-
-    def _lock_head(self, conn: Connection) -> Head:
-        row = conn.execute(
-            select(head.c.position, head.c.hash, head.c.recorded_at)
-            .where(head.c.id == 1)
-            .with_for_update()
-        ).one()
-        return Head(*row)
-
-    @staticmethod
-    def _insert(conn: Connection, rows: list[dict[str, object]]) -> None:
         try:
-            conn.execute(insert(events), rows)
+            sql.insert(conn, rows, (position, prev_hash, recorded_text))
         except IntegrityError as exc:
-            # Versions were checked under the head lock, so the only clash left is an
-            # event id the ledger already holds.
-            raise DuplicateEvent(
-                "an event with one of these event ids is already recorded"
-            ) from exc
+            stream = _stream_conflict(exc)
+            if stream is None:
+                raise DuplicateEvent("one of these event ids is already recorded") from exc
+            raise ConcurrencyError(stream, expected.get(stream, "?"), None) from exc
+        return recorded
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -195,14 +343,7 @@ class EventStore:
 
     def stream_versions(self, conn: Connection, stream_ids: Sequence[str]) -> dict[str, int]:
         """Current version of each stream; 0 for a stream that does not exist."""
-        found = dict(
-            conn.execute(
-                select(events.c.stream_id, func.max(events.c.stream_version))
-                .where(events.c.stream_id.in_(stream_ids))
-                .group_by(events.c.stream_id)
-            ).all()
-        )
-        return {s: found.get(s, 0) for s in stream_ids}
+        return _sql(conn).fresh_versions(conn, list(stream_ids))
 
     def read_stream(
         self, conn: Connection, stream_id: str, up_to_version: int | None = None
@@ -278,20 +419,3 @@ def _filtered(
 
 def _from_row(row: Sequence[Any]) -> RecordedEvent:
     return RecordedEvent(*row)
-
-
-def _row(record: RecordedEvent) -> dict[str, object]:
-    return {
-        "position": record.position,
-        "event_id": record.event_id,
-        "stream_id": record.stream_id,
-        "stream_version": record.stream_version,
-        "type": record.type,
-        "schema_version": record.schema_version,
-        "payload": record.payload,
-        "metadata": record.metadata,
-        "recorded_at": record.recorded_at,
-        "effective_at": record.effective_at,
-        "prev_hash": record.prev_hash,
-        "hash": record.hash,
-    }

@@ -37,6 +37,8 @@ metadata = MetaData(
 
 # SQLite only makes `INTEGER PRIMARY KEY` an alias of the rowid (the fast path).
 Position = BigInteger().with_variant(Integer(), "sqlite")
+# Native uuid on PostgreSQL; the canonical 36-character text on SQLite.
+EventId = Uuid(as_uuid=False).with_variant(String(36), "sqlite")
 
 
 class UtcTimestamp(TypeDecorator[datetime]):
@@ -73,7 +75,7 @@ events = Table(
     "ledger_events",
     metadata,
     Column("position", Position, primary_key=True, autoincrement=False),
-    Column("event_id", Uuid(as_uuid=False), nullable=False),
+    Column("event_id", EventId, nullable=False),
     Column("stream_id", String(200), nullable=False),
     Column("stream_version", Integer, nullable=False),
     Column("type", String(100), nullable=False),

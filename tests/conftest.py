@@ -28,6 +28,13 @@ def pytest_report_header() -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # pytest-django creates the test database only for runs that hold a django_db test; the
+    # ledger commits on its own connections, so its tests need the transactional flavour.
+    for item in items:
+        if "ledger" in getattr(item, "fixturenames", ()) and not item.get_closest_marker(
+            "django_db"
+        ):
+            item.add_marker(pytest.mark.django_db(transaction=True))
     if backend() == "postgresql":
         return
     if REQUIRE_POSTGRES:

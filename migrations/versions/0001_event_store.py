@@ -43,7 +43,9 @@ def upgrade() -> None:
     op.create_table(
         "ledger_events",
         sa.Column("position", Position, autoincrement=False, nullable=False),
-        sa.Column("event_id", sa.Uuid(as_uuid=False), nullable=False),
+        sa.Column(
+            "event_id", sa.Uuid(as_uuid=False).with_variant(sa.String(36), "sqlite"), nullable=False
+        ),
         sa.Column("stream_id", sa.String(200), nullable=False),
         sa.Column("stream_version", sa.Integer(), nullable=False),
         sa.Column("type", sa.String(100), nullable=False),

@@ -50,9 +50,7 @@ class CatchUpReader(threading.Thread):
 
 def skipped_or_repeated(seen: list[int]) -> list[str]:
     problems = [f"repeated {p}" for p, n in Counter(seen).items() if n > 1]
-    problems += [
-        f"out of order after {a}: {b}" for a, b in itertools.pairwise(seen) if b <= a
-    ]
+    problems += [f"out of order after {a}: {b}" for a, b in itertools.pairwise(seen) if b <= a]
     problems += [
         f"skipped {p}" for p in sorted(set(range(1, max(seen, default=0) + 1)) - set(seen))
     ]
