@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db import connections
 
 from contracts.database import sqlalchemy_url
+from ledger.bootstrap import build_ledger
 from ledger.database import make_engine
-from ledger.domain import registry
 from ledger.unit_of_work import Ledger
 
 _lock = threading.Lock()
@@ -28,7 +28,7 @@ def get_ledger(alias: str = "default") -> Ledger:
         with _lock:
             ledger = _ledgers.get(key)
             if ledger is None:
-                ledger = Ledger(make_engine(url, settings.LEDGER_DATABASE), registry)
+                ledger = build_ledger(make_engine(url, settings.LEDGER_DATABASE))
                 _ledgers[key] = ledger
     return ledger
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -117,4 +118,87 @@ idempotency_keys = Table(
     Column("position", Position, nullable=True),
     Column("created_at", UtcTimestamp, nullable=False),
     Index(None, "created_at"),
+)
+
+
+# -- projections ---------------------------------------------------------------------------
+# Two identical sets, "a" and "b". Queries and inline projection use the active one; a
+# rebuild fills the other from the events, then flips `ledger_projection_state.active`
+# under the head lock: no DDL at run time, and readers never see a half-built table.
+
+KNOWN_FOREVER = 2**62
+"""`known_to` of a row that no later event has superseded (indexable, unlike NULL)."""
+
+PROJECTION_SETS = ("a", "b")
+
+
+@dataclass(frozen=True)
+class ProjectionTables:
+    name: str
+    timeline: Table
+    series: Table
+    contracts: Table
+
+
+def _projection_tables(name: str) -> ProjectionTables:
+    timeline = Table(
+        f"ledger_timeline_{name}",
+        metadata,
+        Column("id", Position, primary_key=True, autoincrement=True),
+        Column("owner", String(100), nullable=False),
+        Column("kind", String(16), nullable=False),
+        Column("key", String(200), nullable=False),
+        Column("valid_from", UtcTimestamp, nullable=False),
+        Column("valid_to", UtcTimestamp, nullable=False),
+        Column("known_from", Position, nullable=False),
+        Column("known_to", Position, nullable=False),
+        Column("value", Text, nullable=False),
+        # as-of lookups: the last row starting at or before as_of, known at K
+        Index(None, "owner", "kind", "key", "valid_from", "known_from"),
+        # the writer's view: current rows of a series overlapping a window
+        Index(None, "owner", "kind", "key", "known_to", "valid_to"),
+        # changes(): what was superseded or added after a position
+        Index(None, "owner", "known_from"),
+        Index(None, "owner", "known_to"),
+    )
+    series = Table(
+        f"ledger_series_{name}",
+        metadata,
+        Column("owner", String(100), primary_key=True),
+        Column("kind", String(16), primary_key=True),
+        Column("key", String(200), primary_key=True),
+        Column("unit", String(32), nullable=True),
+    )
+    contracts = Table(
+        f"ledger_contracts_{name}",
+        metadata,
+        Column("id", Position, primary_key=True, autoincrement=True),
+        Column("contract_id", String(100), nullable=False),
+        Column("known_from", Position, nullable=False),
+        Column("known_to", Position, nullable=False),
+        Column("tenant", String(100), nullable=False),
+        Column("provider", String(100), nullable=False),
+        Column("facility", String(100), nullable=False),
+        Column("lifecycle", String(16), nullable=False),
+        Column("term_start", UtcTimestamp, nullable=False),
+        Column("term_end", UtcTimestamp, nullable=False),
+        Column("document", Text, nullable=False),
+        Index(None, "contract_id", "known_from"),
+        Index(None, "tenant", "known_to"),
+        Index(None, "provider", "known_to"),
+        Index(None, "facility", "known_to"),
+    )
+    return ProjectionTables(name, timeline, series, contracts)
+
+
+projection_sets = {name: _projection_tables(name) for name in PROJECTION_SETS}
+
+projection_state = Table(
+    "ledger_projection_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("active", String(1), nullable=False),
+    Column("rebuilt_at", UtcTimestamp, nullable=True),
+    Column("rebuilt_through", Position, nullable=True),
+    CheckConstraint("id = 1", name="single_row"),
 )

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, text
 
 from ledger.canonical import GENESIS_HASH
 from ledger.events import Event, EventRegistry
-from ledger.tables import head, metadata
+from ledger.tables import head, metadata, projection_state
 from ledger.types import Quantity, UtcDatetime
 
 
@@ -40,9 +40,12 @@ def reset_ledger(engine: Engine) -> None:
     with engine.connect().execution_options(ledger_write=True) as conn, conn.begin():
         with append_only_disabled(conn):
             for table in reversed(metadata.sorted_tables):
-                if table is not head:
+                if table not in (head, projection_state):
                     conn.execute(table.delete())
         conn.execute(head.update().values(position=0, hash=GENESIS_HASH, recorded_at=None))
+        conn.execute(
+            projection_state.update().values(active="a", rebuilt_at=None, rebuilt_through=None)
+        )
 
 
 # -- event types used by the store's own tests --------------------------------------------

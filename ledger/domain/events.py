@@ -1,0 +1,197 @@
+"""The domain's events (v1), as DESIGN.md section 4 lists them.
+
+Business time (`effective_at`), the actor and the reason travel in the envelope, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from ledger.domain import registry
+from ledger.events import Event
+from ledger.types import Quantity, UtcDatetime
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$")]
+ResourceCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+Role = Literal["provider", "tenant"]
+
+
+class Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CapacityLine(Value):
+    resource: ResourceCode
+    quantity: Annotated[Quantity, Field(ge=0)]
+    unit: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+
+
+class Term(Value):
+    start: UtcDatetime
+    end: UtcDatetime
+
+
+# -- party-{id} ----------------------------------------------------------------------------
+
+
+@registry.register
+class PartyRegistered(Event):
+    event_type = "PartyRegistered"
+    party_id: Slug
+    name: Text
+    roles: tuple[Role, ...]
+
+
+@registry.register
+class LimitChanged(Event):
+    """`value` is the limit in force from then on (for `scale`: the value it produced)."""
+
+    event_type = "LimitChanged"
+    plan: Slug
+    limit: Slug
+    operation: Literal["set", "scale", "remove"]
+    value: Quantity | None
+    unlimited: bool
+    factor: Quantity | None = None
+    until: UtcDatetime | None = None
+
+
+@registry.register
+class PeriodClosed(Event):
+    event_type = "PeriodClosed"
+    through: UtcDatetime
+
+
+@registry.register
+class PeriodReopened(Event):
+    event_type = "PeriodReopened"
+    through: UtcDatetime
+
+
+# -- facility-{id} -------------------------------------------------------------------------
+
+
+@registry.register
+class FacilityRegistered(Event):
+    event_type = "FacilityRegistered"
+    facility_id: Slug
+    provider: Slug
+    name: Text
+    location: Text
+    capacity: tuple[CapacityLine, ...]
+
+
+@registry.register
+class FacilityCapacityChanged(Event):
+    """Sets the named resources' capacity from effective_at on; others keep theirs."""
+
+    event_type = "FacilityCapacityChanged"
+    capacity: tuple[CapacityLine, ...]
+
+
+@registry.register
+class CapacityReserved(Event):
+    event_type = "CapacityReserved"
+    contract_id: str
+    tenant: Slug
+    term: Term
+    capacity: tuple[CapacityLine, ...]
+
+
+@registry.register
+class CapacityReservationChanged(Event):
+    event_type = "CapacityReservationChanged"
+    contract_id: str
+    amendment_id: str
+    capacity: tuple[CapacityLine, ...] = ()
+    term_end: UtcDatetime | None = None
+
+
+@registry.register
+class CapacityReservationReleased(Event):
+    """The reservation ends at effective_at (the contract's termination)."""
+
+    event_type = "CapacityReservationReleased"
+    contract_id: str
+
+
+# -- contract-{id} -------------------------------------------------------------------------
+
+
+@registry.register
+class ContractDrafted(Event):
+    event_type = "ContractDrafted"
+    contract_id: str
+    provider: Slug
+    tenant: Slug
+    facility: Slug
+    title: Text
+    reference: str | None = None
+    term: Term
+    capacity: tuple[CapacityLine, ...]
+    commercial_terms: dict[str, str] | None = None
+
+
+@registry.register
+class ContractDraftRevised(Event):
+    """Only the fields that changed are present."""
+
+    event_type = "ContractDraftRevised"
+    provider: Slug | None = None
+    tenant: Slug | None = None
+    facility: Slug | None = None
+    title: Text | None = None
+    reference: str | None = None
+    term: Term | None = None
+    capacity: tuple[CapacityLine, ...] | None = None
+    commercial_terms: dict[str, str] | None = None
+
+
+@registry.register
+class ContractVoided(Event):
+    event_type = "ContractVoided"
+
+
+@registry.register
+class ContractSigned(Event):
+    event_type = "ContractSigned"
+    signed_by: tuple[Text, ...]
+
+
+@registry.register
+class ContractAmended(Event):
+    event_type = "ContractAmended"
+    amendment_id: str
+    capacity: tuple[CapacityLine, ...] = ()
+    term_end: UtcDatetime | None = None
+
+
+@registry.register
+class ContractTerminated(Event):
+    event_type = "ContractTerminated"
+
+
+@registry.register
+class CapacityAllocated(Event):
+    event_type = "CapacityAllocated"
+    allocation_id: str
+    workload: Slug
+    resource: ResourceCode
+    quantity: Annotated[Quantity, Field(gt=0)]
+    until: UtcDatetime | None = None
+
+
+@registry.register
+class AllocationResized(Event):
+    event_type = "AllocationResized"
+    allocation_id: str
+    quantity: Annotated[Quantity, Field(ge=0)]
+
+
+@registry.register
+class AllocationReleased(Event):
+    event_type = "AllocationReleased"
+    allocation_id: str

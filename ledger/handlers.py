@@ -1,0 +1,720 @@
+"""Command handlers and their dispatch table.
+
+Each handler loads the aggregates it touches, decides with their state (raising a typed
+domain error, or returning the events to append), and `execute` appends them with the
+versions it loaded as expectations, in one unit of work with the inline projections and
+the idempotency record. A version conflict is retried unless the caller pinned a version.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar, cast
+
+import orjson
+
+from ledger.canonical import format_decimal
+from ledger.domain import commands as c
+from ledger.domain import contract as contracts
+from ledger.domain import events as ev
+from ledger.domain import facility as facilities
+from ledger.domain import party as parties
+from ledger.domain.aggregates import Aggregate, fold
+from ledger.domain.capacity import CapacitySchedule
+from ledger.domain.contract import Contract
+from ledger.domain.facility import Facility
+from ledger.domain.party import Party
+from ledger.errors import ConcurrencyError, FieldError, InvalidInput, NotFound, RuleViolation
+from ledger.events import Event, Metadata, NewEvent, RecordedEvent, Source
+from ledger.idempotency import IdempotencyRecord
+from ledger.store import NO_STREAM, ExpectedVersion
+from ledger.timeline import Steps, exceeds
+from ledger.unit_of_work import Ledger, UnitOfWork
+
+BACKDATING_TOLERANCE = timedelta(minutes=1)
+"""A change effective further in the past than this is backdated and needs a reason."""
+
+PENDING = 2**62
+"""Stands in for the position of an event not yet appended (it sorts after all others)."""
+
+
+@dataclass(frozen=True)
+class IdempotencyRequest:
+    scope: str
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who asks, from where, and how: pinned version, dry run, idempotency key."""
+
+    actor: str | None = None
+    source: Source = "api"
+    correlation_id: str | None = None
+    expected_version: int | None = None
+    dry_run: bool = False
+    idempotency: IdempotencyRequest | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    events: tuple[NewEvent, ...]
+    expected: Mapping[str, ExpectedVersion]
+    result: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Mapping[str, Any]
+    events: tuple[RecordedEvent, ...] = ()
+    planned: tuple[NewEvent, ...] = ()
+    position: int | None = None
+    replayed: IdempotencyRecord | None = None
+
+
+Response = tuple[int, str]
+
+
+class State:
+    """The aggregates a handler reads, loaded inside its unit of work."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    def _load(self, stream_id: str) -> Aggregate | None:
+        return fold(self.uow.read_stream(stream_id), self.uow.registry)
+
+    def party(self, party_id: str) -> Party | None:
+        return cast(Party | None, self._load(parties.stream_id(party_id)))
+
+    def facility(self, facility_id: str) -> Facility | None:
+        return cast(Facility | None, self._load(facilities.stream_id(facility_id)))
+
+    def contract(self, contract_id: str) -> Contract | None:
+        return cast(Contract | None, self._load(contracts.stream_id(contract_id)))
+
+
+# -- shared checks ---------------------------------------------------------------------------
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+def require_party(state: State, party_id: str, role: str) -> Party:
+    party = state.party(party_id)
+    if party is None:
+        raise NotFound("party", party_id)
+    if role not in party.roles:
+        raise RuleViolation("party_role", f"party {party_id!r} is not a {role}")
+    return party
+
+
+def require_facility(state: State, facility_id: str) -> Facility:
+    facility = state.facility(facility_id)
+    if facility is None:
+        raise NotFound("facility", facility_id)
+    return facility
+
+
+def require_contract(state: State, contract_id: str, ctx: Context) -> Contract:
+    contract = state.contract(contract_id)
+    if contract is None:
+        raise NotFound("contract", contract_id)
+    if ctx.expected_version is not None and ctx.expected_version != contract.version:
+        raise ConcurrencyError(contract.stream_id, ctx.expected_version, contract.version)
+    return contract
+
+
+def require_reason(reason: str | None, why: str) -> str:
+    if reason is None or not reason.strip():
+        raise InvalidInput(
+            f"a reason is required {why}", [FieldError(("reason",), f"required {why}")]
+        )
+    return reason.strip()
+
+
+def reason_if_backdated(reason: str | None, effective_at: datetime, now: datetime) -> str | None:
+    if effective_at < now - BACKDATING_TOLERANCE:
+        return require_reason(reason, "for a backdated change")
+    return reason
+
+
+def check_term(start: datetime, end: datetime) -> None:
+    if not start < end:
+        raise RuleViolation(
+            "term_invalid", f"term start {start:%Y-%m-%dT%H:%M:%SZ} is not before its end", at=start
+        )
+
+
+def check_lines(lines: tuple[ev.CapacityLine, ...]) -> None:
+    seen: set[str] = set()
+    for index, line in enumerate(lines):
+        if line.resource in seen:
+            raise InvalidInput(
+                f"resource {line.resource!r} is listed twice",
+                [FieldError(("capacity", index, "resource"), "duplicate resource")],
+            )
+        seen.add(line.resource)
+
+
+def check_open_period(tenant: Party, first_affected: datetime) -> None:
+    closed = tenant.closed_through
+    if closed is not None and first_affected < closed:
+        raise RuleViolation(
+            "period_closed",
+            f"the books of {tenant.party_id!r} are closed through {closed:%Y-%m-%dT%H:%M:%SZ}",
+            at=first_affected,
+        )
+
+
+def check_allocations(contract: Contract) -> None:
+    """Invariant 3: at every instant, per resource, allocations <= contracted quantity."""
+    for resource in sorted(contract.resources()):
+        allocated = contract.allocated(resource, by_workload=False)
+        at = allocated.first_instant(contract.contracted(resource), exceeds)
+        if at is not None:
+            raise RuleViolation(
+                "allocation_exceeds_contract",
+                f"allocations of {resource} would exceed contract {contract.contract_id}",
+                resource=resource,
+                at=at,
+            )
+
+
+def check_facility(facility: Facility, contract_id: str, schedule: CapacitySchedule | None) -> None:
+    """Invariant 4: at every instant, per resource, reservations <= facility capacity."""
+    resources = facility.resources() | (schedule.resources() if schedule else set())
+    for resource in sorted(resources):
+        reserved = facility.reserved(resource, excluding=contract_id)
+        if schedule is not None:
+            reserved = reserved + schedule.quantity(resource, f"r:{contract_id}")
+        at = reserved.first_instant(facility.capacity(resource), exceeds)
+        if at is not None:
+            raise RuleViolation(
+                "facility_overcommitted",
+                f"{resource} reserved at {facility.facility_id} would exceed its capacity",
+                resource=resource,
+                at=at,
+            )
+
+
+def tenant_of(state: State, contract: Contract) -> Party:
+    tenant = state.party(contract.tenant)
+    if tenant is None:
+        raise NotFound("party", contract.tenant)
+    return tenant
+
+
+def require_signed(contract: Contract, action: str) -> None:
+    if contract.lifecycle != "signed":
+        raise RuleViolation(
+            "contract_state",
+            f"cannot {action} contract {contract.contract_id}: it is {contract.lifecycle}",
+        )
+
+
+def require_draft(contract: Contract, action: str) -> None:
+    if contract.lifecycle != "draft":
+        raise RuleViolation(
+            "contract_state",
+            f"cannot {action} contract {contract.contract_id}: only drafts can be {action}ed",
+        )
+
+
+class Emit:
+    """Builds the events of one decision with shared metadata."""
+
+    def __init__(self, ctx: Context, reason: str | None) -> None:
+        self.metadata = Metadata(
+            actor=ctx.actor,
+            source=ctx.source,
+            reason=reason,
+            correlation_id=ctx.correlation_id,
+            idempotency_key=ctx.idempotency.key if ctx.idempotency else None,
+        )
+
+    def __call__(self, stream_id: str, event: Event, effective_at: datetime) -> NewEvent:
+        return NewEvent(stream_id, event, effective_at, self.metadata)
+
+
+def pending(state: Aggregate, event: Event, effective_at: datetime) -> Any:
+    """`state` as it would be after `event`, to check invariants before appending."""
+    return state.apply(event, effective_at, PENDING)
+
+
+# -- handlers ----------------------------------------------------------------------------------
+
+
+def register_party(state: State, cmd: c.RegisterParty, ctx: Context, now: datetime) -> Decision:
+    if state.party(cmd.party_id) is not None:
+        raise RuleViolation("already_exists", f"party {cmd.party_id!r} already exists")
+    event = ev.PartyRegistered(
+        party_id=cmd.party_id, name=cmd.name, roles=tuple(dict.fromkeys(cmd.roles))
+    )
+    stream = parties.stream_id(cmd.party_id)
+    return Decision(
+        (Emit(ctx, None)(stream, event, now),), {stream: NO_STREAM}, {"party_id": cmd.party_id}
+    )
+
+
+def register_facility(
+    state: State, cmd: c.RegisterFacility, ctx: Context, now: datetime
+) -> Decision:
+    require_party(state, cmd.provider, "provider")
+    if state.facility(cmd.facility_id) is not None:
+        raise RuleViolation("already_exists", f"facility {cmd.facility_id!r} already exists")
+    check_lines(cmd.capacity)
+    effective_at = cmd.effective_at or now
+    reason = (
+        reason_if_backdated(cmd.reason, effective_at, now)
+        if cmd.effective_at is None
+        else cmd.reason
+    )
+    event = ev.FacilityRegistered(
+        facility_id=cmd.facility_id,
+        provider=cmd.provider,
+        name=cmd.name,
+        location=cmd.location,
+        capacity=cmd.capacity,
+    )
+    stream = facilities.stream_id(cmd.facility_id)
+    return Decision(
+        (Emit(ctx, reason)(stream, event, effective_at),),
+        {stream: NO_STREAM},
+        {"facility_id": cmd.facility_id},
+    )
+
+
+def change_facility_capacity(
+    state: State, cmd: c.ChangeFacilityCapacity, ctx: Context, now: datetime
+) -> Decision:
+    facility = require_facility(state, cmd.facility_id)
+    check_lines(cmd.capacity)
+    effective_at = cmd.effective_at or now
+    reason = reason_if_backdated(cmd.reason, effective_at, now)
+    if effective_at < facility.registered_at:
+        raise RuleViolation(
+            "term_invalid",
+            "a capacity change cannot precede the facility's registration",
+            at=effective_at,
+        )
+    event = ev.FacilityCapacityChanged(capacity=cmd.capacity)
+    check_facility(pending(facility, event, effective_at), "", None)
+    return Decision(
+        (Emit(ctx, reason)(facility.stream_id, event, effective_at),),
+        {facility.stream_id: facility.version},
+        {"facility_id": facility.facility_id},
+    )
+
+
+def _check_parties(state: State, provider: str, tenant: str, facility_id: str) -> None:
+    require_party(state, tenant, "tenant")
+    require_party(state, provider, "provider")
+    facility = require_facility(state, facility_id)
+    if facility.provider != provider:
+        raise RuleViolation(
+            "provider_mismatch",
+            f"facility {facility_id!r} belongs to {facility.provider!r}, not {provider!r}",
+        )
+
+
+def draft_contract(state: State, cmd: c.DraftContract, ctx: Context, now: datetime) -> Decision:
+    check_term(cmd.term.start, cmd.term.end)
+    check_lines(cmd.capacity)
+    _check_parties(state, cmd.provider, cmd.tenant, cmd.facility)
+    contract_id = cmd.contract_id or new_id("ctr")
+    if state.contract(contract_id) is not None:
+        raise RuleViolation("already_exists", f"contract {contract_id!r} already exists")
+    event = ev.ContractDrafted(contract_id=contract_id, **cmd.model_dump(exclude={"contract_id"}))
+    stream = contracts.stream_id(contract_id)
+    return Decision(
+        (Emit(ctx, None)(stream, event, now),), {stream: NO_STREAM}, {"contract_id": contract_id}
+    )
+
+
+def revise_draft(state: State, cmd: c.ReviseDraft, ctx: Context, now: datetime) -> Decision:
+    contract = require_contract(state, cmd.contract_id, ctx)
+    require_draft(contract, "revis")
+    changes = cmd.model_dump(exclude={"contract_id"}, exclude_none=True)
+    if not changes:
+        raise InvalidInput("nothing to revise: give at least one draft field")
+    event = ev.ContractDraftRevised(**changes)
+    revised: Contract = pending(contract, event, now)
+    check_term(revised.term_start, revised.term_end)
+    check_lines(revised.capacity)
+    _check_parties(state, revised.provider, revised.tenant, revised.facility)
+    return Decision(
+        (Emit(ctx, None)(contract.stream_id, event, now),),
+        {contract.stream_id: contract.version},
+        {"contract_id": contract.contract_id},
+    )
+
+
+def void_contract(state: State, cmd: c.VoidContract, ctx: Context, now: datetime) -> Decision:
+    contract = require_contract(state, cmd.contract_id, ctx)
+    reason = require_reason(cmd.reason, "to void a contract")
+    require_draft(contract, "void")
+    return Decision(
+        (Emit(ctx, reason)(contract.stream_id, ev.ContractVoided(), cmd.effective_at or now),),
+        {contract.stream_id: contract.version},
+        {"contract_id": contract.contract_id},
+    )
+
+
+def sign_contract(state: State, cmd: c.SignContract, ctx: Context, now: datetime) -> Decision:
+    contract = require_contract(state, cmd.contract_id, ctx)
+    require_draft(contract, "sign")
+    effective_at = cmd.effective_at or now
+    reason = reason_if_backdated(cmd.reason, effective_at, now)
+    tenant = tenant_of(state, contract)
+    check_open_period(tenant, contract.term_start)
+    facility = require_facility(state, contract.facility)
+    if facility.provider != contract.provider:
+        raise RuleViolation(
+            "provider_mismatch",
+            f"facility {facility.facility_id!r} belongs to {facility.provider!r}",
+        )
+    check_facility(facility, contract.contract_id, contract.schedule())
+    emit = Emit(ctx, reason)
+    reserved = ev.CapacityReserved(
+        contract_id=contract.contract_id,
+        tenant=contract.tenant,
+        term=ev.Term(start=contract.term_start, end=contract.term_end),
+        capacity=contract.capacity,
+    )
+    return Decision(
+        (
+            emit(contract.stream_id, ev.ContractSigned(signed_by=cmd.signed_by), effective_at),
+            emit(facility.stream_id, reserved, effective_at),
+        ),
+        {contract.stream_id: contract.version, facility.stream_id: facility.version},
+        {"contract_id": contract.contract_id},
+    )
+
+
+def amend_contract(state: State, cmd: c.AmendContract, ctx: Context, now: datetime) -> Decision:
+    contract = require_contract(state, cmd.contract_id, ctx)
+    reason = require_reason(cmd.reason, "for an amendment")
+    if not cmd.capacity and cmd.term_end is None:
+        raise InvalidInput("an amendment needs capacity lines, a new term end, or both")
+    check_lines(cmd.capacity)
+    require_signed(contract, "amend")
+    amendment_id = cmd.amendment_id or new_id("amd")
+    if any(existing == amendment_id for existing, _ in contract.amendments):
+        raise RuleViolation("already_exists", f"amendment {amendment_id!r} already exists")
+    old_end = contract.schedule().end
+    if cmd.term_end is not None:
+        check_term(contract.term_start, cmd.term_end)
+    first_affected = min(
+        cmd.effective_at if cmd.capacity else old_end,
+        min(old_end, cmd.term_end) if cmd.term_end is not None else cmd.effective_at,
+    )
+    check_open_period(tenant_of(state, contract), first_affected)
+    amended = ev.ContractAmended(
+        amendment_id=amendment_id, capacity=cmd.capacity, term_end=cmd.term_end
+    )
+    after: Contract = pending(contract, amended, cmd.effective_at)
+    check_allocations(after)
+    facility = require_facility(state, contract.facility)
+    check_facility(facility, contract.contract_id, after.schedule())
+    emit = Emit(ctx, reason)
+    changed = ev.CapacityReservationChanged(
+        contract_id=contract.contract_id,
+        amendment_id=amendment_id,
+        capacity=cmd.capacity,
+        term_end=cmd.term_end,
+    )
+    return Decision(
+        (
+            emit(contract.stream_id, amended, cmd.effective_at),
+            emit(facility.stream_id, changed, cmd.effective_at),
+        ),
+        {contract.stream_id: contract.version, facility.stream_id: facility.version},
+        {"contract_id": contract.contract_id, "amendment_id": amendment_id},
+    )
+
+
+def terminate_contract(
+    state: State, cmd: c.TerminateContract, ctx: Context, now: datetime
+) -> Decision:
+    contract = require_contract(state, cmd.contract_id, ctx)
+    reason = require_reason(cmd.reason, "to terminate a contract")
+    require_signed(contract, "terminate")
+    check_open_period(tenant_of(state, contract), cmd.effective_at)
+    facility = require_facility(state, contract.facility)
+    emit = Emit(ctx, reason)
+    return Decision(
+        (
+            emit(contract.stream_id, ev.ContractTerminated(), cmd.effective_at),
+            emit(
+                facility.stream_id,
+                ev.CapacityReservationReleased(contract_id=contract.contract_id),
+                cmd.effective_at,
+            ),
+        ),
+        {contract.stream_id: contract.version, facility.stream_id: facility.version},
+        {"contract_id": contract.contract_id},
+    )
+
+
+def _positive(quantity: Decimal) -> None:
+    if quantity <= 0:
+        raise InvalidInput(
+            "quantity must be positive", [FieldError(("quantity",), "must be greater than 0")]
+        )
+
+
+def allocate_capacity(
+    state: State, cmd: c.AllocateCapacity, ctx: Context, now: datetime
+) -> Decision:
+    contract = require_contract(state, cmd.contract_id, ctx)
+    _positive(cmd.quantity)
+    effective_at = cmd.effective_at or now
+    reason = reason_if_backdated(cmd.reason, effective_at, now)
+    require_signed(contract, "allocate under")
+    if cmd.until is not None and cmd.until <= effective_at:
+        raise RuleViolation(
+            "term_invalid", "an allocation's until must be after its effective_at", at=cmd.until
+        )
+    schedule = contract.schedule()
+    if effective_at >= schedule.end_in_force or (
+        cmd.until is not None and cmd.until <= schedule.start
+    ):
+        raise RuleViolation(
+            "term_invalid",
+            f"the allocation lies outside contract {contract.contract_id}'s term",
+            at=effective_at,
+        )
+    allocation_id = cmd.allocation_id or new_id("alc")
+    if contract.allocation(allocation_id) is not None:
+        raise RuleViolation("already_exists", f"allocation {allocation_id!r} already exists")
+    check_open_period(tenant_of(state, contract), effective_at)
+    event = ev.CapacityAllocated(
+        allocation_id=allocation_id,
+        workload=cmd.workload,
+        resource=cmd.resource,
+        quantity=cmd.quantity,
+        until=cmd.until,
+    )
+    check_allocations(pending(contract, event, effective_at))
+    return Decision(
+        (Emit(ctx, reason)(contract.stream_id, event, effective_at),),
+        {contract.stream_id: contract.version},
+        {"contract_id": contract.contract_id, "allocation_id": allocation_id},
+    )
+
+
+def _allocation_change(
+    state: State,
+    contract_id: str,
+    allocation_id: str,
+    effective_at: datetime,
+    ctx: Context,
+    action: str,
+) -> Contract:
+    contract = require_contract(state, contract_id, ctx)
+    allocation = contract.allocation(allocation_id)
+    if allocation is None:
+        raise NotFound("allocation", allocation_id)
+    require_signed(contract, f"{action} an allocation of")
+    if allocation.released:
+        raise RuleViolation("contract_state", f"allocation {allocation_id} is released")
+    if effective_at < allocation.start:
+        raise RuleViolation(
+            "term_invalid", f"allocation {allocation_id} starts later", at=effective_at
+        )
+    check_open_period(tenant_of(state, contract), effective_at)
+    return contract
+
+
+def resize_allocation(
+    state: State, cmd: c.ResizeAllocation, ctx: Context, now: datetime
+) -> Decision:
+    effective_at = cmd.effective_at or now
+    reason = require_reason(cmd.reason, "to resize an allocation")
+    _positive(cmd.quantity)
+    contract = _allocation_change(
+        state, cmd.contract_id, cmd.allocation_id, effective_at, ctx, "resize"
+    )
+    event = ev.AllocationResized(allocation_id=cmd.allocation_id, quantity=cmd.quantity)
+    check_allocations(pending(contract, event, effective_at))
+    return Decision(
+        (Emit(ctx, reason)(contract.stream_id, event, effective_at),),
+        {contract.stream_id: contract.version},
+        {"contract_id": contract.contract_id, "allocation_id": cmd.allocation_id},
+    )
+
+
+def release_allocation(
+    state: State, cmd: c.ReleaseAllocation, ctx: Context, now: datetime
+) -> Decision:
+    effective_at = cmd.effective_at or now
+    reason = reason_if_backdated(cmd.reason, effective_at, now)
+    contract = _allocation_change(
+        state, cmd.contract_id, cmd.allocation_id, effective_at, ctx, "release"
+    )
+    event = ev.AllocationReleased(allocation_id=cmd.allocation_id)
+    return Decision(
+        (Emit(ctx, reason)(contract.stream_id, event, effective_at),),
+        {contract.stream_id: contract.version},
+        {"contract_id": contract.contract_id, "allocation_id": cmd.allocation_id},
+    )
+
+
+def change_limit(state: State, cmd: c.ChangeLimit, ctx: Context, now: datetime) -> Decision:
+    reason = require_reason(cmd.reason, "for a limit change")
+    tenant = require_party(state, cmd.tenant, "tenant")
+    effective_at = cmd.effective_at or now
+    if cmd.until is not None and cmd.until <= effective_at:
+        raise RuleViolation(
+            "term_invalid", "a temporary limit's until must be after its effective_at", at=cmd.until
+        )
+    value: Decimal | None = None
+    unlimited = False
+    if cmd.operation == "set":
+        if cmd.value is None or cmd.factor is not None:
+            raise InvalidInput(
+                "set takes a value and no factor", [FieldError(("value",), "required for set")]
+            )
+        if cmd.value < 0:
+            raise RuleViolation(
+                "limit_invalid", "limit values must be >= 0 (or unlimited)", at=effective_at
+            )
+        value = cmd.value
+    elif cmd.operation == "scale":
+        if cmd.factor is None or cmd.value is not None:
+            raise InvalidInput(
+                "scale takes a factor and no value", [FieldError(("factor",), "required for scale")]
+            )
+        if cmd.factor <= 0:
+            raise RuleViolation("limit_invalid", "scale factors must be > 0", at=effective_at)
+        base = tenant.limit_at(cmd.plan, cmd.limit, effective_at)
+        if base is None:
+            raise RuleViolation(
+                "limit_invalid",
+                f"no {cmd.plan}/{cmd.limit} limit is in force to scale",
+                at=effective_at,
+            )
+        unlimited = base.unlimited
+        value = None if base.value is None else Decimal(format_decimal(base.value * cmd.factor))
+    else:
+        if cmd.value is not None or cmd.factor is not None:
+            raise InvalidInput("remove takes neither value nor factor")
+        unlimited = True
+    check_open_period(tenant, effective_at)
+    event = ev.LimitChanged(
+        plan=cmd.plan,
+        limit=cmd.limit,
+        operation=cmd.operation,
+        value=value,
+        unlimited=unlimited,
+        factor=cmd.factor,
+        until=cmd.until,
+    )
+    return Decision(
+        (Emit(ctx, reason)(tenant.stream_id, event, effective_at),),
+        {tenant.stream_id: tenant.version},
+        {"tenant": tenant.party_id, "plan": cmd.plan, "limit": cmd.limit},
+    )
+
+
+def close_period(state: State, cmd: c.ClosePeriod, ctx: Context, now: datetime) -> Decision:
+    tenant = require_party(state, cmd.tenant, "tenant")
+    if tenant.closed_through is not None and cmd.through <= tenant.closed_through:
+        raise RuleViolation(
+            "period_closed", "the books are already closed through a later date", at=cmd.through
+        )
+    return Decision(
+        (Emit(ctx, cmd.reason)(tenant.stream_id, ev.PeriodClosed(through=cmd.through), now),),
+        {tenant.stream_id: tenant.version},
+        {"tenant": tenant.party_id, "closed_through": cmd.through},
+    )
+
+
+def reopen_period(state: State, cmd: c.ReopenPeriod, ctx: Context, now: datetime) -> Decision:
+    reason = require_reason(cmd.reason, "to reopen a closed period")
+    tenant = require_party(state, cmd.tenant, "tenant")
+    if tenant.closed_through is None or cmd.through >= tenant.closed_through:
+        raise RuleViolation(
+            "period_closed", "the books are not closed past that date", at=cmd.through
+        )
+    return Decision(
+        (Emit(ctx, reason)(tenant.stream_id, ev.PeriodReopened(through=cmd.through), now),),
+        {tenant.stream_id: tenant.version},
+        {"tenant": tenant.party_id, "closed_through": cmd.through},
+    )
+
+
+C = TypeVar("C", bound=c.Command)
+Handler = Callable[[State, Any, Context, datetime], Decision]
+
+HANDLERS: dict[type[c.Command], Handler] = {
+    c.RegisterParty: register_party,
+    c.RegisterFacility: register_facility,
+    c.ChangeFacilityCapacity: change_facility_capacity,
+    c.DraftContract: draft_contract,
+    c.ReviseDraft: revise_draft,
+    c.VoidContract: void_contract,
+    c.SignContract: sign_contract,
+    c.AmendContract: amend_contract,
+    c.TerminateContract: terminate_contract,
+    c.AllocateCapacity: allocate_capacity,
+    c.ResizeAllocation: resize_allocation,
+    c.ReleaseAllocation: release_allocation,
+    c.ChangeLimit: change_limit,
+    c.ClosePeriod: close_period,
+    c.ReopenPeriod: reopen_period,
+}
+
+
+def default_response(outcome: Outcome) -> Response:
+    return 201, orjson.dumps({**outcome.result, "position": outcome.position}, default=str).decode()
+
+
+def execute(
+    ledger: Ledger,
+    command: c.Command,
+    ctx: Context | None = None,
+    respond: Callable[[Outcome], Response] = default_response,
+    attempts: int = 5,
+) -> Outcome:
+    """Run `command` in one unit of work (see module docstring)."""
+    ctx = ctx or Context()
+    handler = HANDLERS[type(command)]
+
+    def attempt(uow: UnitOfWork) -> Outcome:
+        if ctx.idempotency is not None:
+            seen = uow.find_idempotent(
+                ctx.idempotency.scope, ctx.idempotency.key, ctx.idempotency.fingerprint
+            )
+            if seen is not None:
+                return Outcome(result={}, position=seen.position, replayed=seen)
+        decision = handler(State(uow), command, ctx, ledger.clock())
+        if ctx.dry_run:
+            return Outcome(result=decision.result, planned=decision.events)
+        recorded = tuple(uow.append(decision.events, decision.expected))
+        outcome = Outcome(result=decision.result, events=recorded, position=recorded[-1].position)
+        if ctx.idempotency is not None:
+            status, body = respond(outcome)
+            uow.remember_idempotent(
+                IdempotencyRecord(
+                    ctx.idempotency.scope,
+                    ctx.idempotency.key,
+                    ctx.idempotency.fingerprint,
+                    status,
+                    body,
+                    outcome.position,
+                )
+            )
+        return outcome
+
+    if ctx.dry_run:
+        with ledger.write(commit=False) as uow:
+            return attempt(uow)
+    return ledger.run(attempt, attempts=1 if ctx.expected_version is not None else attempts)

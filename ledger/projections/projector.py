@@ -1,0 +1,254 @@
+"""The entitlement projection: one fold of events into series and contract rows.
+
+Per event, the aggregate it belongs to is taken before and after the event. Its
+contribution to each series it feeds (a tenant's capacity per resource, a facility's
+capacity and reservations per resource) changes by after - before, and only over the
+business-time window where that difference is non-empty; limits are recomputed from the
+party's state from the change's effective_at on. The same code runs inline (SQL stores,
+inside the append's transaction) and in rebuilds and checks (memory stores), which is
+what makes a rebuild reproduce the inline tables exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from sqlalchemy import Connection, insert, select, update
+
+from ledger.canonical import canonical_json
+from ledger.domain.aggregates import Aggregate, evolve, fold
+from ledger.domain.contract import Contract
+from ledger.domain.events import LimitChanged
+from ledger.domain.facility import Facility
+from ledger.domain.party import Party
+from ledger.events import Event, EventRegistry, RecordedEvent
+from ledger.projections.documents import to_document
+from ledger.projections.series import Interval, Row, SeriesKey, SeriesStore, SqlSeriesStore, rewrite
+from ledger.tables import KNOWN_FOREVER, ProjectionTables, projection_sets, projection_state
+from ledger.timeline import END_OF_TIME, Steps
+
+CAPACITY = "capacity"  # owner: tenant; key: resource; value: {"c:<contract>": q, "w:<workload>": q}
+FACILITY = "facility"  # owner: facility; key: resource; value: {"capacity": q, "r:<contract>": q}
+LIMIT = "limit"  # owner: tenant; key: "<plan>/<limit>"; value: the limit in force
+
+
+def vec_json(value: dict[str, Decimal] | object) -> str:
+    return canonical_json(value).decode()
+
+
+def limit_key(plan: str, limit: str) -> str:
+    return f"{plan}/{limit}"
+
+
+@dataclass(frozen=True, slots=True)
+class ContractRow:
+    contract_id: str
+    known_from: int
+    known_to: int
+    tenant: str
+    provider: str
+    facility: str
+    lifecycle: str
+    term_start: object
+    term_end: object
+    document: str
+
+
+class ContractStore(Protocol):
+    def put(self, state: Contract, position: int) -> None: ...
+
+
+class StateSource(Protocol):
+    def before(self, record: RecordedEvent) -> Aggregate | None: ...
+
+    def remember(self, record: RecordedEvent, state: Aggregate) -> None: ...
+
+
+def contract_row(state: Contract, position: int) -> ContractRow:
+    return ContractRow(
+        state.contract_id,
+        position,
+        KNOWN_FOREVER,
+        state.tenant,
+        state.provider,
+        state.facility,
+        state.lifecycle,
+        state.term_start,
+        state.schedule().end,
+        to_document(state),
+    )
+
+
+def _additive(delta: Steps) -> object:
+    def compute(old: list[Row], start: object, end: object) -> list[Interval]:
+        current = Steps.from_segments(
+            # rows hold canonical JSON of {label: decimal string}
+            _segment(r)
+            for r in old
+        )
+        return [
+            Interval(s.valid_from, s.valid_to, vec_json(dict(s.value)))
+            for s in (current + delta).segments()
+        ]
+
+    return compute
+
+
+def _segment(row: Row):  # type: ignore[no-untyped-def]
+    import orjson
+
+    from ledger.timeline import Segment
+
+    values = {k: Decimal(v) for k, v in orjson.loads(row.interval.value).items()}
+    return Segment(row.interval.valid_from, row.interval.valid_to, values)
+
+
+def project_event(
+    record: RecordedEvent,
+    event: Event,
+    before: Aggregate | None,
+    after: Aggregate,
+    series: SeriesStore,
+    contracts: ContractStore,
+) -> None:
+    position = record.position
+    if isinstance(after, Contract):
+        old = before if isinstance(before, Contract) else None
+        resources = after.resources() | (old.resources() if old else set())
+        for resource in sorted(resources):
+            delta = after.contribution(resource) - (old.contribution(resource) if old else Steps())
+            _apply_delta(
+                series,
+                SeriesKey(after.tenant, CAPACITY, resource),
+                delta,
+                after.units.get(resource),
+                position,
+            )
+        contracts.put(after, position)
+    elif isinstance(after, Facility):
+        old_facility = before if isinstance(before, Facility) else None
+        resources = after.resources() | (old_facility.resources() if old_facility else set())
+        for resource in sorted(resources):
+            delta = after.contribution(resource) - (
+                old_facility.contribution(resource) if old_facility else Steps()
+            )
+            _apply_delta(
+                series,
+                SeriesKey(after.facility_id, FACILITY, resource),
+                delta,
+                after.units.get(resource),
+                position,
+            )
+    elif isinstance(after, Party) and isinstance(event, LimitChanged):
+        key = SeriesKey(after.party_id, LIMIT, limit_key(event.plan, event.limit))
+        series.register(key, None)
+        party, plan, limit = after, event.plan, event.limit
+
+        def limits(old: list[Row], start: object, end: object) -> list[Interval]:
+            return [
+                Interval(s.valid_from, s.valid_to, limit_json(s.entry))
+                for s in party.limit_segments(plan, limit, since=start)  # type: ignore[arg-type]
+            ]
+
+        rewrite(series, key, (record.effective_at, END_OF_TIME), limits, position)
+
+
+def limit_json(entry: object) -> str:
+    from ledger.domain.party import LimitEntry
+
+    assert isinstance(entry, LimitEntry)
+    return vec_json(
+        {
+            "value": entry.value,
+            "unlimited": entry.unlimited,
+            "effective_since": entry.effective_at,
+            "until": entry.until,
+            "operation": entry.operation,
+            "factor": entry.factor,
+        }
+    )
+
+
+def _apply_delta(
+    store: SeriesStore, key: SeriesKey, delta: Steps, unit: str | None, position: int
+) -> None:
+    window = delta.support()
+    if window is None:
+        return
+    store.register(key, unit)
+    rewrite(store, key, window, _additive(delta), position)  # type: ignore[arg-type]
+
+
+# -- inline ---------------------------------------------------------------------------------
+
+
+def active_tables(conn: Connection) -> ProjectionTables:
+    active = conn.execute(
+        select(projection_state.c.active).where(projection_state.c.id == 1)
+    ).scalar_one()
+    return projection_sets[active]
+
+
+class SqlContractStore:
+    def __init__(self, conn: Connection, tables: ProjectionTables) -> None:
+        self.conn = conn
+        self.t = tables.contracts
+
+    def put(self, state: Contract, position: int) -> None:
+        t = self.t
+        self.conn.execute(
+            update(t)
+            .where(t.c.contract_id == state.contract_id, t.c.known_to == KNOWN_FOREVER)
+            .values(known_to=position)
+        )
+        row = contract_row(state, position)
+        self.conn.execute(insert(t).values(**{f: getattr(row, f) for f in row.__slots__}))
+
+
+class StreamStates:
+    """Inline: an aggregate before an event is folded from its stream (cached per batch)."""
+
+    def __init__(self, conn: Connection, registry: EventRegistry) -> None:
+        self.conn = conn
+        self.registry = registry
+        self.cache: dict[str, tuple[int, Aggregate]] = {}
+
+    def before(self, record: RecordedEvent) -> Aggregate | None:
+        cached = self.cache.get(record.stream_id)
+        if cached is not None and cached[0] == record.stream_version - 1:
+            return cached[1]
+        if record.stream_version == 1:
+            return None
+        from ledger.store import EventStore
+
+        history = EventStore(self.registry).read_stream(
+            self.conn, record.stream_id, record.stream_version - 1
+        )
+        return fold(history, self.registry)
+
+    def remember(self, record: RecordedEvent, state: Aggregate) -> None:
+        self.cache[record.stream_id] = (record.stream_version, state)
+
+
+@dataclass
+class EntitlementProjection:
+    """The inline projection (see `ledger.unit_of_work.Projection`)."""
+
+    registry: EventRegistry
+
+    def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+        tables = active_tables(conn)
+        series = SqlSeriesStore(conn, tables)
+        contracts = SqlContractStore(conn, tables)
+        states = StreamStates(conn, self.registry)
+        for record in events:
+            if record.type not in self.registry:
+                continue
+            event = record.decode(self.registry)
+            before = states.before(record)
+            after = evolve(before, event, record)
+            states.remember(record, after)
+            project_event(record, event, before, after, series, contracts)

@@ -1,0 +1,199 @@
+"""Bitemporal series: validity intervals over business time, versioned by position.
+
+A row holds `value` over [valid_from, valid_to) as known from `known_from` until
+`known_to`. Each series keeps its current rows (known_to = KNOWN_FOREVER) as maximal
+intervals of equal, non-empty values, so the rows are a function of the series alone.
+An event rewrites only the window it affects: current rows there that no longer hold are
+closed at its position, and the new ones are inserted from it.
+
+Two stores implement the same small interface: `SqlSeriesStore` (inline, in the append's
+transaction) and `MemorySeriesStore` (rebuild and check, replaying into memory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import Connection, and_, insert, select, update
+
+from ledger.tables import KNOWN_FOREVER, ProjectionTables
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesKey:
+    owner: str
+    kind: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    valid_from: datetime
+    valid_to: datetime
+    value: str  # canonical JSON
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    series: SeriesKey
+    interval: Interval
+    known_from: int
+    known_to: int = KNOWN_FOREVER
+
+
+class SeriesStore(Protocol):
+    def current(self, series: SeriesKey, start: datetime, end: datetime) -> list[Row]:
+        """Current rows of `series` that overlap or touch [start, end], by valid_from."""
+        ...
+
+    def close(self, rows: Sequence[Row], position: int) -> None: ...
+
+    def add(self, series: SeriesKey, intervals: Sequence[Interval], position: int) -> None: ...
+
+    def register(self, series: SeriesKey, unit: str | None) -> None: ...
+
+
+def rewrite(
+    store: SeriesStore,
+    series: SeriesKey,
+    window: tuple[datetime, datetime],
+    compute: Callable[[list[Row], datetime, datetime], list[Interval]],
+    position: int,
+) -> None:
+    """Replace the current rows around `window` with `compute(old rows, span)`."""
+    old = store.current(series, *window)
+    start = min([window[0], *(r.interval.valid_from for r in old)])
+    end = max([window[1], *(r.interval.valid_to for r in old)])
+    new = compute(old, start, end)
+    kept = {r.interval for r in old} & set(new)
+    store.close([r for r in old if r.interval not in kept], position)
+    store.add(series, [i for i in new if i not in kept], position)
+
+
+class SqlSeriesStore:
+    def __init__(self, conn: Connection, tables: ProjectionTables) -> None:
+        self.conn = conn
+        self.t = tables.timeline
+        self.s = tables.series
+        self._registered: set[SeriesKey] = set()
+
+    def _is(self, series: SeriesKey):  # type: ignore[no-untyped-def]
+        return and_(
+            self.t.c.owner == series.owner, self.t.c.kind == series.kind, self.t.c.key == series.key
+        )
+
+    def current(self, series: SeriesKey, start: datetime, end: datetime) -> list[Row]:
+        t = self.t
+        rows = self.conn.execute(
+            select(t.c.id, t.c.valid_from, t.c.valid_to, t.c.value, t.c.known_from)
+            .where(
+                self._is(series),
+                t.c.known_to == KNOWN_FOREVER,
+                t.c.valid_to >= start,
+                t.c.valid_from <= end,
+            )
+            .order_by(t.c.valid_from)
+        ).all()
+        return [
+            _SqlRow(
+                series,
+                Interval(r.valid_from, r.valid_to, r.value),
+                r.known_from,
+                KNOWN_FOREVER,
+                r.id,
+            )
+            for r in rows
+        ]
+
+    def close(self, rows: Sequence[Row], position: int) -> None:
+        ids = [r.row_id for r in rows if isinstance(r, _SqlRow)]
+        if ids:
+            self.conn.execute(update(self.t).where(self.t.c.id.in_(ids)).values(known_to=position))
+
+    def add(self, series: SeriesKey, intervals: Sequence[Interval], position: int) -> None:
+        if intervals:
+            self.conn.execute(
+                insert(self.t),
+                [
+                    {
+                        "owner": series.owner,
+                        "kind": series.kind,
+                        "key": series.key,
+                        "valid_from": i.valid_from,
+                        "valid_to": i.valid_to,
+                        "known_from": position,
+                        "known_to": KNOWN_FOREVER,
+                        "value": i.value,
+                    }
+                    for i in intervals
+                ],
+            )
+
+    def register(self, series: SeriesKey, unit: str | None) -> None:
+        if series in self._registered:
+            return
+        s = self.s
+        found = self.conn.execute(
+            select(s.c.unit).where(
+                s.c.owner == series.owner, s.c.kind == series.kind, s.c.key == series.key
+            )
+        ).first()
+        if found is None:
+            self.conn.execute(
+                insert(s).values(owner=series.owner, kind=series.kind, key=series.key, unit=unit)
+            )
+        elif found.unit is None and unit is not None:
+            self.conn.execute(
+                update(s)
+                .where(s.c.owner == series.owner, s.c.kind == series.kind, s.c.key == series.key)
+                .values(unit=unit)
+            )
+        self._registered.add(series)
+
+
+@dataclass(frozen=True, slots=True)
+class _SqlRow(Row):
+    row_id: int = 0
+
+
+@dataclass
+class MemorySeriesStore:
+    """Current rows in memory; closed rows handed to `on_closed` (flushed by the caller)."""
+
+    on_closed: Callable[[list[Row]], None]
+    current_rows: dict[SeriesKey, list[Row]] = field(default_factory=dict)
+    units: dict[SeriesKey, str | None] = field(default_factory=dict)
+
+    def current(self, series: SeriesKey, start: datetime, end: datetime) -> list[Row]:
+        return [
+            r
+            for r in self.current_rows.get(series, [])
+            if r.interval.valid_to >= start and r.interval.valid_from <= end
+        ]
+
+    def close(self, rows: Sequence[Row], position: int) -> None:
+        if not rows:
+            return
+        closing = {r.interval for r in rows}
+        series = rows[0].series
+        self.current_rows[series] = [
+            r for r in self.current_rows[series] if r.interval not in closing
+        ]
+        self.on_closed([Row(r.series, r.interval, r.known_from, position) for r in rows])
+
+    def add(self, series: SeriesKey, intervals: Sequence[Interval], position: int) -> None:
+        if intervals:
+            rows = self.current_rows.setdefault(series, [])
+            rows.extend(Row(series, i, position) for i in intervals)
+            rows.sort(key=lambda r: r.interval.valid_from)
+
+    def register(self, series: SeriesKey, unit: str | None) -> None:
+        if self.units.get(series) is None:
+            self.units[series] = unit
+
+    def all_current(self) -> Iterable[Row]:
+        for rows in self.current_rows.values():
+            yield from rows
