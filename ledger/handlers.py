@@ -32,7 +32,7 @@ from ledger.errors import ConcurrencyError, FieldError, InvalidInput, NotFound, 
 from ledger.events import Event, Metadata, NewEvent, RecordedEvent, Source
 from ledger.idempotency import IdempotencyRecord
 from ledger.store import NO_STREAM, ExpectedVersion
-from ledger.timeline import Steps, exceeds
+from ledger.timeline import exceeds
 from ledger.unit_of_work import Ledger, UnitOfWork
 
 BACKDATING_TOLERANCE = timedelta(minutes=1)

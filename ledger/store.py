@@ -341,7 +341,8 @@ class EventStore:
         row = conn.execute(select(head.c.position, head.c.hash, head.c.recorded_at)).one_or_none()
         return Head(*row) if row else Head(0, GENESIS_HASH, None)
 
-    def stream_versions(self, conn: Connection, stream_ids: Sequence[str]) -> dict[str, int]:
+    @staticmethod
+    def stream_versions(conn: Connection, stream_ids: Sequence[str]) -> dict[str, int]:
         """Current version of each stream; 0 for a stream that does not exist."""
         return _sql(conn).fresh_versions(conn, list(stream_ids))
 
@@ -394,7 +395,8 @@ class EventStore:
                 return
             after = page[-1].position
 
-    def position_at(self, conn: Connection, moment: datetime) -> int:
+    @staticmethod
+    def position_at(conn: Connection, moment: datetime) -> int:
         """The last position recorded at or before `moment` (0 if none)."""
         found = conn.execute(
             select(func.max(events.c.position)).where(events.c.recorded_at <= moment)

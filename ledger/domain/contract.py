@@ -141,12 +141,10 @@ class Contract:
         return next((a for a in self.allocations if a.allocation_id == allocation_id), None)
 
     def status_at(self, as_of: datetime) -> Status:
-        if self.lifecycle == "voided" and self.voided_at is not None and as_of >= self.voided_at:
-            return "voided"
-        if self.lifecycle in ("draft", "voided") or (
-            self.signed_at is not None and as_of < self.signed_at
-        ):
-            return "draft"
+        """Judged at `as_of`; once signed, a contract holds over its whole term, whenever
+        the signature was given (signing does not move the term)."""
+        if self.lifecycle in ("draft", "voided"):
+            return self.lifecycle
         if self.terminated_at is not None and as_of >= self.terminated_at:
             return "terminated"
         schedule = self.schedule()
@@ -171,15 +169,16 @@ class Contract:
     def _apply(self, event: Event, effective_at: datetime, position: int) -> Contract:
         match event:
             case ContractDraftRevised():
-                changes = {k: v for k, v in event.model_dump().items() if v is not None}
-                term = changes.pop("term", None)
-                capacity = changes.pop("capacity", None)
+                plain = {"provider", "tenant", "facility", "title", "reference", "commercial_terms"}
+                changes = {
+                    k: v for k, v in event.model_dump().items() if v is not None and k in plain
+                }
                 revised = replace(self, **changes)
-                if term is not None:
-                    revised = replace(revised, term_start=event.term.start, term_end=event.term.end)  # type: ignore[union-attr]
-                if capacity is not None:
+                if event.term is not None:
+                    revised = replace(revised, term_start=event.term.start, term_end=event.term.end)
+                if event.capacity is not None:
                     revised = replace(
-                        revised, capacity=event.capacity, units=_units(event.capacity or ())
+                        revised, capacity=event.capacity, units=_units(event.capacity)
                     )
                 return revised
             case ContractVoided():

@@ -1,0 +1,699 @@
+"""Queries over the projections: what was in force when, as known when.
+
+Every query takes `as_of` (business time) and `known_at` (a position or a timestamp) and
+answers from the active projection tables. An as-of lookup reads, per series, the last
+row starting at or before `as_of` among those known at `known_at`: one index probe per
+series, whatever the length of the history.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection, and_, or_, select
+
+from ledger.domain import contract as contracts_domain
+from ledger.domain import facility as facilities_domain
+from ledger.domain import party as parties_domain
+from ledger.errors import NotFound
+from ledger.projections.documents import from_document
+from ledger.projections.projector import CAPACITY, FACILITY, LIMIT
+from ledger.projections.series import SeriesKey
+from ledger.store import EventStore
+from ledger.tables import (
+    KNOWN_FOREVER,
+    ProjectionTables,
+    events,
+    head,
+    projection_sets,
+    projection_state,
+)
+from ledger.timeline import END_OF_TIME, ZERO
+from ledger.types import Quantity, UtcDatetime
+
+KnownAt = int | datetime | None
+
+
+class View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Knowledge(View):
+    position: int
+    recorded_at: UtcDatetime | None
+
+
+class ContractShare(View):
+    contract_id: str
+    quantity: Quantity
+
+
+class WorkloadShare(View):
+    workload: str
+    quantity: Quantity
+
+
+class CapacityEntitlement(View):
+    resource: str
+    unit: str | None
+    contracted: Quantity
+    allocated: Quantity
+    unallocated: Quantity
+    contracts: list[ContractShare]
+    workloads: list[WorkloadShare]
+
+
+class LimitView(View):
+    plan: str
+    limit: str
+    value: Quantity | None
+    unlimited: bool
+    effective_since: UtcDatetime
+    until: UtcDatetime | None
+
+
+class TermView(View):
+    start: UtcDatetime
+    end: UtcDatetime
+
+
+class ContractBrief(View):
+    contract_id: str
+    status: str
+    facility: str
+    term: TermView
+
+
+class Entitlements(View):
+    tenant: str
+    as_of: UtcDatetime
+    known_at: Knowledge
+    capacity: list[CapacityEntitlement]
+    limits: list[LimitView]
+    contracts: list[ContractBrief]
+
+
+class TimelineItem(View):
+    resource: str
+    valid_from: UtcDatetime
+    valid_to: UtcDatetime | None
+    contracted: Quantity
+    allocated: Quantity
+
+
+class Amounts(View):
+    contracted: Quantity
+    allocated: Quantity
+
+
+class LimitAmounts(View):
+    value: Quantity | None
+    unlimited: bool
+
+
+class ChangeItem(View):
+    resource: str | None = None
+    plan: str | None = None
+    limit: str | None = None
+    valid_from: UtcDatetime
+    valid_to: UtcDatetime | None
+    before: Amounts | LimitAmounts | None
+    after: Amounts | LimitAmounts | None
+
+
+class Changes(View):
+    items: list[ChangeItem]
+    since_position: int
+    known_at: Knowledge
+
+
+class CapacityLineView(View):
+    resource: str
+    quantity: Quantity
+    unit: str | None
+
+
+class AllocationView(View):
+    allocation_id: str
+    workload: str
+    resource: str
+    quantity: Quantity
+    until: UtcDatetime | None
+    released: bool
+
+
+class ContractView(View):
+    id: str
+    provider: str
+    tenant: str
+    facility: str
+    title: str
+    reference: str | None
+    status: str
+    term: TermView
+    capacity: list[CapacityLineView]
+    allocations: list[AllocationView]
+    version: int
+    signed_at: UtcDatetime | None
+    signed_by: list[str]
+    terminated_at: UtcDatetime | None
+    voided_at: UtcDatetime | None
+    known_at: Knowledge
+
+
+class FacilityResource(View):
+    resource: str
+    unit: str | None
+    capacity: Quantity
+    reserved: Quantity
+    free: Quantity
+
+
+class FacilityContract(View):
+    contract_id: str
+    tenant: str
+    resource: str
+    quantity: Quantity
+
+
+class FacilityView(View):
+    id: str
+    provider: str
+    name: str
+    location: str
+    as_of: UtcDatetime
+    known_at: Knowledge
+    resources: list[FacilityResource]
+    contracts: list[FacilityContract]
+
+
+# -- plumbing ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The active projection set and the head, read in one statement."""
+
+    tables: ProjectionTables
+    head_position: int
+    head_recorded_at: datetime | None
+
+
+def snapshot(conn: Connection) -> Snapshot:
+    row = conn.execute(
+        select(head.c.position, head.c.recorded_at, projection_state.c.active).where(
+            head.c.id == 1, projection_state.c.id == 1
+        )
+    ).one()
+    return Snapshot(projection_sets[row.active], row.position, row.recorded_at)
+
+
+def knowledge(conn: Connection, snap: Snapshot, known_at: KnownAt) -> Knowledge:
+    if known_at is None:
+        return Knowledge(position=snap.head_position, recorded_at=snap.head_recorded_at)
+    if isinstance(known_at, datetime):
+        position = min(EventStore.position_at(conn, known_at), snap.head_position)
+    else:
+        position = max(0, min(known_at, snap.head_position))
+    recorded = None
+    if position:
+        recorded = conn.execute(
+            select(events.c.recorded_at).where(events.c.position == position)
+        ).scalar()
+    return Knowledge(position=position, recorded_at=recorded)
+
+
+def _vec(value: str) -> dict[str, Decimal]:
+    return {k: Decimal(v) for k, v in orjson.loads(value).items()}
+
+
+def _sum(vec: dict[str, Decimal], prefix: str) -> Decimal:
+    return sum((q for k, q in vec.items() if k.startswith(prefix)), ZERO)
+
+
+def require_stream(conn: Connection, kind: str, stream_id: str, identifier: str) -> None:
+    versions = EventStore.stream_versions(conn, [stream_id])
+    if not versions[stream_id]:
+        raise NotFound(kind, identifier)
+
+
+def _in_force(
+    tables: ProjectionTables, owner: str, kinds: Iterable[str], as_of: datetime, position: int
+) -> Any:
+    """Per series of `owner`: the row in force at `as_of` as known at `position`."""
+    t, s = tables.timeline, tables.series
+    inner = t.alias("candidate")
+    latest = (
+        select(inner.c.id)
+        .where(
+            inner.c.owner == s.c.owner,
+            inner.c.kind == s.c.kind,
+            inner.c.key == s.c.key,
+            inner.c.valid_from <= as_of,
+            inner.c.known_from <= position,
+            inner.c.known_to > position,
+        )
+        .order_by(inner.c.valid_from.desc())
+        .limit(1)
+        .correlate(s)
+        .scalar_subquery()
+    )
+    return (
+        select(s.c.kind, s.c.key, s.c.unit, t.c.valid_from, t.c.valid_to, t.c.value)
+        .select_from(s.join(t, t.c.id == latest))
+        .where(s.c.owner == owner, s.c.kind.in_(list(kinds)), t.c.valid_to > as_of)
+        .order_by(s.c.kind, s.c.key)
+    )
+
+
+def _rows(conn: Connection, query: Any) -> list[Any]:
+    return list(conn.execute(query).all())
+
+
+def _limit_view(key: str, value: str) -> LimitView:
+    plan, limit = key.split("/", 1)
+    data = orjson.loads(value)
+    return LimitView(
+        plan=plan,
+        limit=limit,
+        value=data["value"],
+        unlimited=data["unlimited"],
+        effective_since=data["effective_since"],
+        until=data["until"],
+    )
+
+
+def _capacity_view(resource: str, unit: str | None, value: str) -> CapacityEntitlement:
+    vec = _vec(value)
+    contracted, allocated = _sum(vec, "c:"), _sum(vec, "w:")
+    return CapacityEntitlement(
+        resource=resource,
+        unit=unit,
+        contracted=contracted,
+        allocated=allocated,
+        unallocated=contracted - allocated,
+        contracts=[
+            ContractShare(contract_id=k[2:], quantity=q)
+            for k, q in sorted(vec.items())
+            if k.startswith("c:")
+        ],
+        workloads=[
+            WorkloadShare(workload=k[2:], quantity=q)
+            for k, q in sorted(vec.items())
+            if k.startswith("w:")
+        ],
+    )
+
+
+def _contract_rows(
+    conn: Connection, tables: ProjectionTables, position: int, **filters: str
+) -> list[Any]:
+    c = tables.contracts
+    query = select(c.c.contract_id, c.c.document).where(
+        c.c.known_from <= position, c.c.known_to > position
+    )
+    for column, value in filters.items():
+        query = query.where(c.c[column] == value)
+    return _rows(conn, query.order_by(c.c.contract_id))
+
+
+# -- queries -------------------------------------------------------------------------------------
+
+
+def entitlements(
+    conn: Connection, tenant: str, as_of: datetime, known_at: KnownAt = None
+) -> Entitlements:
+    snap = snapshot(conn)
+    known = knowledge(conn, snap, known_at)
+    require_stream(conn, "tenant", parties_domain.stream_id(tenant), tenant)
+    capacity, limit_views = [], []
+    for row in _rows(
+        conn, _in_force(snap.tables, tenant, (CAPACITY, LIMIT), as_of, known.position)
+    ):
+        if row.kind == CAPACITY:
+            capacity.append(_capacity_view(row.key, row.unit, row.value))
+        else:
+            limit_views.append(_limit_view(row.key, row.value))
+    briefs = []
+    for row in _contract_rows(conn, snap.tables, known.position, tenant=tenant):
+        state = from_document(row.document)
+        status = state.status_at(as_of)
+        if status in ("draft", "voided"):
+            continue
+        schedule = state.schedule()
+        briefs.append(
+            ContractBrief(
+                contract_id=state.contract_id,
+                status=status,
+                facility=state.facility,
+                term=TermView(start=schedule.start, end=schedule.end),
+            )
+        )
+    return Entitlements(
+        tenant=tenant,
+        as_of=as_of,
+        known_at=known,
+        capacity=capacity,
+        limits=limit_views,
+        contracts=briefs,
+    )
+
+
+def limits(
+    conn: Connection, tenant: str, as_of: datetime, known_at: KnownAt = None
+) -> list[LimitView]:
+    snap = snapshot(conn)
+    known = knowledge(conn, snap, known_at)
+    require_stream(conn, "tenant", parties_domain.stream_id(tenant), tenant)
+    rows = _rows(conn, _in_force(snap.tables, tenant, (LIMIT,), as_of, known.position))
+    return [_limit_view(row.key, row.value) for row in rows]
+
+
+def _series_rows(
+    conn: Connection,
+    tables: ProjectionTables,
+    key: SeriesKey,
+    start: datetime,
+    end: datetime,
+    position: int,
+) -> list[Any]:
+    t = tables.timeline
+    return _rows(
+        conn,
+        select(t.c.valid_from, t.c.valid_to, t.c.value)
+        .where(
+            t.c.owner == key.owner,
+            t.c.kind == key.kind,
+            t.c.key == key.key,
+            t.c.valid_from < end,
+            t.c.valid_to > start,
+            t.c.known_from <= position,
+            t.c.known_to > position,
+        )
+        .order_by(t.c.valid_from),
+    )
+
+
+def _resources(
+    conn: Connection, tables: ProjectionTables, tenant: str, resource: str | None
+) -> list[str]:
+    s = tables.series
+    query = select(s.c.key).where(s.c.owner == tenant, s.c.kind == CAPACITY)
+    if resource is not None:
+        query = query.where(s.c.key == resource)
+    return [row.key for row in _rows(conn, query.order_by(s.c.key))]
+
+
+def _steps(
+    rows: list[Any], start: datetime, end: datetime
+) -> list[tuple[datetime, datetime, dict[str, Decimal]]]:
+    """Rows clipped to [start, end), with the gaps filled by empty values."""
+    result: list[tuple[datetime, datetime, dict[str, Decimal]]] = []
+    cursor = start
+    for row in rows:
+        lo, hi = max(row.valid_from, start), min(row.valid_to, end)
+        if lo > cursor:
+            result.append((cursor, lo, {}))
+        result.append((lo, hi, _vec(row.value)))
+        cursor = hi
+    if cursor < end:
+        result.append((cursor, end, {}))
+    return result
+
+
+def timeline(
+    conn: Connection,
+    tenant: str,
+    start: datetime,
+    end: datetime,
+    resource: str | None = None,
+    known_at: KnownAt = None,
+) -> list[TimelineItem]:
+    """The capacity step function over [start, end), per resource, for proration."""
+    snap = snapshot(conn)
+    known = knowledge(conn, snap, known_at)
+    require_stream(conn, "tenant", parties_domain.stream_id(tenant), tenant)
+    items = []
+    for name in _resources(conn, snap.tables, tenant, resource):
+        rows = _series_rows(
+            conn, snap.tables, SeriesKey(tenant, CAPACITY, name), start, end, known.position
+        )
+        for lo, hi, vec in _steps(rows, start, end):
+            items.append(
+                TimelineItem(
+                    resource=name,
+                    valid_from=lo,
+                    valid_to=None if hi == END_OF_TIME else hi,
+                    contracted=_sum(vec, "c:"),
+                    allocated=_sum(vec, "w:"),
+                )
+            )
+    return items
+
+
+def changes(
+    conn: Connection, tenant: str, since_position: int, known_at: KnownAt = None
+) -> Changes:
+    """Business-time intervals whose entitlements differ between what was known at
+    `since_position` and what is known at `known_at`: what a billing system re-bills."""
+    snap = snapshot(conn)
+    known = knowledge(conn, snap, known_at)
+    require_stream(conn, "tenant", parties_domain.stream_id(tenant), tenant)
+    t = snap.tables.timeline
+    since = min(since_position, known.position)
+    touched = _rows(
+        conn,
+        select(t.c.kind, t.c.key, t.c.valid_from, t.c.valid_to)
+        .where(
+            t.c.owner == tenant,
+            t.c.kind.in_([CAPACITY, LIMIT]),
+            or_(
+                and_(t.c.known_from > since, t.c.known_from <= known.position),
+                and_(t.c.known_to > since, t.c.known_to <= known.position),
+            ),
+        )
+        .order_by(t.c.kind, t.c.key, t.c.valid_from),
+    )
+    windows: dict[tuple[str, str], list[tuple[datetime, datetime]]] = {}
+    for row in touched:
+        windows.setdefault((row.kind, row.key), []).append((row.valid_from, row.valid_to))
+    items: list[ChangeItem] = []
+    for (kind, key), spans in windows.items():
+        start, end = min(s for s, _ in spans), max(e for _, e in spans)
+        series = SeriesKey(tenant, kind, key)
+        before = _series_rows(conn, snap.tables, series, start, end, since)
+        after = _series_rows(conn, snap.tables, series, start, end, known.position)
+        items.extend(_diff(kind, key, before, after, start, end))
+    return Changes(items=items, since_position=since, known_at=known)
+
+
+def _diff(
+    kind: str, key: str, before: list[Any], after: list[Any], start: datetime, end: datetime
+) -> list[ChangeItem]:
+    def values(rows: list[Any]) -> list[tuple[datetime, datetime, str | None]]:
+        result: list[tuple[datetime, datetime, str | None]] = []
+        cursor = start
+        for row in rows:
+            lo, hi = max(row.valid_from, start), min(row.valid_to, end)
+            if lo > cursor:
+                result.append((cursor, lo, None))
+            result.append((lo, hi, row.value))
+            cursor = hi
+        if cursor < end:
+            result.append((cursor, end, None))
+        return result
+
+    old, new = values(before), values(after)
+    cuts = sorted({p for lo, hi, _ in old + new for p in (lo, hi)})
+    items: list[ChangeItem] = []
+
+    def at(pieces: list[tuple[datetime, datetime, str | None]], moment: datetime) -> str | None:
+        return next((v for lo, hi, v in pieces if lo <= moment < hi), None)
+
+    for lo, hi in itertools.pairwise(cuts):
+        was, now = at(old, lo), at(new, lo)
+        if was == now:
+            continue
+        if items and items[-1].valid_to == lo and _same(items[-1], kind, key, was, now):
+            items[-1] = items[-1].model_copy(update={"valid_to": None if hi == END_OF_TIME else hi})
+            continue
+        items.append(_change_item(kind, key, lo, hi, was, now))
+    return items
+
+
+def _amounts(kind: str, value: str | None) -> Amounts | LimitAmounts | None:
+    if kind == LIMIT:
+        if value is None:
+            return None
+        data = orjson.loads(value)
+        return LimitAmounts(value=data["value"], unlimited=data["unlimited"])
+    vec = _vec(value) if value else {}
+    return Amounts(contracted=_sum(vec, "c:"), allocated=_sum(vec, "w:"))
+
+
+def _change_item(
+    kind: str, key: str, lo: datetime, hi: datetime, was: str | None, now: str | None
+) -> ChangeItem:
+    where: dict[str, Any] = (
+        {"resource": key}
+        if kind == CAPACITY
+        else dict(zip(("plan", "limit"), key.split("/", 1), strict=True))
+    )
+    return ChangeItem(
+        **where,
+        valid_from=lo,
+        valid_to=None if hi == END_OF_TIME else hi,
+        before=_amounts(kind, was),
+        after=_amounts(kind, now),
+    )
+
+
+def _same(item: ChangeItem, kind: str, key: str, was: str | None, now: str | None) -> bool:
+    return item.before == _amounts(kind, was) and item.after == _amounts(kind, now)
+
+
+def contract(
+    conn: Connection, contract_id: str, as_of: datetime, known_at: KnownAt = None
+) -> ContractView:
+    snap = snapshot(conn)
+    known = knowledge(conn, snap, known_at)
+    c = snap.tables.contracts
+    document = conn.execute(
+        select(c.c.document)
+        .where(
+            c.c.contract_id == contract_id,
+            c.c.known_from <= known.position,
+            c.c.known_to > known.position,
+        )
+        .order_by(c.c.known_from.desc())
+        .limit(1)
+    ).scalar()
+    if document is None:
+        raise NotFound("contract", contract_id)
+    return contract_view(from_document(document), as_of, known)
+
+
+def contract_view(
+    state: contracts_domain.Contract, as_of: datetime, known: Knowledge
+) -> ContractView:
+    schedule = state.schedule()
+    return ContractView(
+        id=state.contract_id,
+        provider=state.provider,
+        tenant=state.tenant,
+        facility=state.facility,
+        title=state.title,
+        reference=state.reference,
+        status=state.status_at(as_of),
+        term=TermView(start=schedule.start, end=schedule.end),
+        capacity=[
+            CapacityLineView(resource=r, quantity=q, unit=state.units.get(r))
+            for r, q in state.capacity_at(as_of).items()
+        ],
+        allocations=[
+            AllocationView(
+                allocation_id=a.allocation_id,
+                workload=a.workload,
+                resource=a.resource,
+                quantity=a.quantity_at(as_of),
+                until=a.until,
+                released=a.released,
+            )
+            for a in state.allocations
+        ],
+        version=state.version,
+        signed_at=state.signed_at,
+        signed_by=list(state.signed_by),
+        terminated_at=state.terminated_at,
+        voided_at=state.voided_at,
+        known_at=known,
+    )
+
+
+def contracts(
+    conn: Connection,
+    as_of: datetime,
+    known_at: KnownAt = None,
+    *,
+    status: str | None = None,
+    **filters: str,
+) -> list[ContractView]:
+    """Contracts matching `filters` (tenant, provider, facility) and `status` at `as_of`."""
+    snap = snapshot(conn)
+    known = knowledge(conn, snap, known_at)
+    views = [
+        contract_view(from_document(row.document), as_of, known)
+        for row in _contract_rows(conn, snap.tables, known.position, **filters)
+    ]
+    return [v for v in views if status is None or v.status == status]
+
+
+def facility(
+    conn: Connection, facility_id: str, as_of: datetime, known_at: KnownAt = None
+) -> FacilityView:
+    snap = snapshot(conn)
+    known = knowledge(conn, snap, known_at)
+    records = _facility_registration(conn, facility_id)
+    resources, shares = [], []
+    for row in _rows(conn, _in_force(snap.tables, facility_id, (FACILITY,), as_of, known.position)):
+        vec = _vec(row.value)
+        capacity, reserved = vec.get("capacity", ZERO), _sum(vec, "r:")
+        resources.append(
+            FacilityResource(
+                resource=row.key,
+                unit=row.unit,
+                capacity=capacity,
+                reserved=reserved,
+                free=capacity - reserved,
+            )
+        )
+        shares += [(k[2:], row.key, q) for k, q in vec.items() if k.startswith("r:")]
+    tenants = {
+        r.contract_id: orjson.loads(r.document)["tenant"]
+        for r in _contract_rows(conn, snap.tables, known.position, facility=facility_id)
+    }
+    return FacilityView(
+        id=facility_id,
+        provider=records["provider"],
+        name=records["name"],
+        location=records["location"],
+        as_of=as_of,
+        known_at=known,
+        resources=resources,
+        contracts=[
+            FacilityContract(contract_id=cid, tenant=tenants.get(cid, ""), resource=res, quantity=q)
+            for cid, res, q in sorted(shares)
+        ],
+    )
+
+
+def _facility_registration(conn: Connection, facility_id: str) -> dict[str, Any]:
+    payload = conn.execute(
+        select(events.c.payload).where(
+            events.c.stream_id == facilities_domain.stream_id(facility_id),
+            events.c.stream_version == 1,
+        )
+    ).scalar()
+    if payload is None:
+        raise NotFound("facility", facility_id)
+    result: dict[str, Any] = orjson.loads(payload)
+    return result
+
+
+__all__ = [
+    "KNOWN_FOREVER",
+    "changes",
+    "contract",
+    "contracts",
+    "entitlements",
+    "facility",
+    "limits",
+    "timeline",
+]
