@@ -21,6 +21,8 @@ install: $(BIN)/.installed
 
 serve: install
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --verbosity 0
+	DJANGO_DEBUG=1 $(BIN)/python manage.py load_demo
+	@echo "Serving on http://$(HOST)/  (admin: http://$(HOST)/admin/)"
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST)
 
 # With DATABASE_URL set: one run on that database. Unset: SQLite, then PostgreSQL if it answers.

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from contracts.progress import progress_bar
 from contracts.runtime import get_ledger
 
 
@@ -15,17 +15,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         ledger = get_ledger()
-        total = ledger.head().position
-        with Progress(
-            TextColumn("verifying"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            transient=True,
-            disable=total < 10_000 or options["verbosity"] == 0,
-        ) as progress:
-            task = progress.add_task("verify", total=total)
-            result = ledger.verify(on_progress=lambda done: progress.update(task, completed=done))
+        with progress_bar("verifying", ledger.head().position, options["verbosity"]) as advance:
+            result = ledger.verify(on_progress=advance)
         if not result.ok:
             raise CommandError(result.summary(), returncode=1)
         self.stdout.write(result.summary())

@@ -1,0 +1,271 @@
+"""Rebuilding the projections from the events, and checking them against a fresh replay.
+
+A rebuild replays every event into memory with the same `project_event` the inline
+projection runs, writing rows into the *inactive* table set as they become final, then
+takes the head lock, catches up with what was appended meanwhile, and flips the active
+set. Readers keep using the old set until that flip, and writers are held only for the
+catch-up.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from ledger.domain.aggregates import Aggregate, evolve
+from ledger.domain.contract import Contract
+from ledger.events import EventRegistry, RecordedEvent
+from ledger.projections.projector import ContractRow, contract_row, project_event
+from ledger.projections.series import MemorySeriesStore, Row
+from ledger.tables import KNOWN_FOREVER, ProjectionTables, projection_sets, projection_state
+from ledger.types import utcnow
+from ledger.unit_of_work import Ledger
+
+FLUSH_ROWS = 5_000
+Progress = Callable[[int], None]
+
+
+@dataclass
+class MemoryContractStore:
+    on_closed: Callable[[list[ContractRow]], None]
+    current: dict[str, ContractRow] = field(default_factory=dict)
+
+    def put(self, state: Contract, position: int) -> None:
+        old = self.current.get(state.contract_id)
+        if old is not None:
+            self.on_closed([_replace_known_to(old, position)])
+        self.current[state.contract_id] = contract_row(state, position)
+
+
+def _replace_known_to(row: ContractRow, position: int) -> ContractRow:
+    return ContractRow(**{**{f: getattr(row, f) for f in row.__slots__}, "known_to": position})
+
+
+class Replay:
+    """Folds events into in-memory projections; final rows go to the sinks."""
+
+    def __init__(
+        self,
+        registry: EventRegistry,
+        timeline_sink: Callable[[list[Row]], None],
+        contract_sink: Callable[[list[ContractRow]], None],
+    ) -> None:
+        self.registry = registry
+        self.states: dict[str, Aggregate] = {}
+        self.series = MemorySeriesStore(timeline_sink)
+        self.contracts = MemoryContractStore(contract_sink)
+        self.position = 0
+
+    def feed(self, records: Iterable[RecordedEvent]) -> None:
+        for record in records:
+            self.position = record.position
+            if record.type not in self.registry:
+                continue
+            event = record.decode(self.registry)
+            before = self.states.get(record.stream_id)
+            after = evolve(before, event, record)
+            self.states[record.stream_id] = after
+            project_event(record, event, before, after, self.series, self.contracts)
+
+
+def _timeline_dict(row: Row) -> dict[str, Any]:
+    return {
+        "owner": row.series.owner,
+        "kind": row.series.kind,
+        "key": row.series.key,
+        "valid_from": row.interval.valid_from,
+        "valid_to": row.interval.valid_to,
+        "known_from": row.known_from,
+        "known_to": row.known_to,
+        "value": row.interval.value,
+    }
+
+
+def _contract_dict(row: ContractRow) -> dict[str, Any]:
+    return {f: getattr(row, f) for f in row.__slots__}
+
+
+class _Writer:
+    """Buffers final rows and writes them into the target set in bulk."""
+
+    def __init__(self, ledger: Ledger, tables: ProjectionTables) -> None:
+        self.ledger = ledger
+        self.tables = tables
+        self.timeline: list[Row] = []
+        self.contracts: list[ContractRow] = []
+
+    def add_timeline(self, rows: list[Row]) -> None:
+        self.timeline.extend(rows)
+
+    def add_contracts(self, rows: list[ContractRow]) -> None:
+        self.contracts.extend(rows)
+
+    def pending(self) -> int:
+        return len(self.timeline) + len(self.contracts)
+
+    def flush(self, conn: Connection | None = None) -> None:
+        if not self.pending():
+            return
+        if conn is None:
+            with self.ledger.write() as uow:
+                self._write(uow.conn)
+        else:
+            self._write(conn)
+
+    def _write(self, conn: Connection) -> None:
+        if self.timeline:
+            conn.execute(insert(self.tables.timeline), [_timeline_dict(r) for r in self.timeline])
+        if self.contracts:
+            conn.execute(insert(self.tables.contracts), [_contract_dict(r) for r in self.contracts])
+        self.timeline, self.contracts = [], []
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    events: int
+    active: str
+    timeline_rows: int
+    contract_rows: int
+
+
+def _read(
+    ledger: Ledger, conn: Connection, after: int, up_to: int | None = None
+) -> Iterator[RecordedEvent]:
+    return ledger.store.read_all(conn, after, batch_size=2_000, up_to=up_to)
+
+
+def rebuild(ledger: Ledger, on_progress: Progress | None = None) -> RebuildReport:
+    with ledger.read() as conn:
+        active = conn.execute(select(projection_state.c.active)).scalar_one()
+    target = projection_sets["b" if active == "a" else "a"]
+    with ledger.write() as uow:
+        for table in (target.timeline, target.series, target.contracts):
+            uow.conn.execute(delete(table))
+
+    writer = _Writer(ledger, target)
+    replay = Replay(ledger.registry, writer.add_timeline, writer.add_contracts)
+    with ledger.read() as conn:
+        caught_up_to = ledger.store.head(conn).position
+        for record in _read(ledger, conn, 0, caught_up_to):
+            replay.feed((record,))
+            if writer.pending() >= FLUSH_ROWS:
+                writer.flush()
+            if on_progress is not None and record.position % 1_000 == 0:
+                on_progress(record.position)
+    writer.flush()
+
+    with ledger.write() as uow:
+        # The head lock holds writers back while the last events are folded in.
+        uow.conn.execute(select(projection_state.c.active).with_for_update())
+        from ledger.store import _sql
+
+        head_position, *_ = _sql(uow.conn).lock_head(uow.conn, [])
+        replay.feed(_read(ledger, uow.conn, caught_up_to, head_position))
+        writer.add_timeline(list(replay.series.all_current()))
+        writer.add_contracts(list(replay.contracts.current.values()))
+        timeline_rows = _count(uow.conn, target, writer)
+        writer.flush(uow.conn)
+        if replay.series.units:
+            uow.conn.execute(
+                insert(target.series),
+                [
+                    {"owner": k.owner, "kind": k.kind, "key": k.key, "unit": unit}
+                    for k, unit in replay.series.units.items()
+                ],
+            )
+        uow.conn.execute(
+            update(projection_state)
+            .where(projection_state.c.id == 1)
+            .values(active=target.name, rebuilt_at=utcnow(), rebuilt_through=head_position)
+        )
+    if on_progress is not None:
+        on_progress(head_position)
+    return RebuildReport(head_position, target.name, timeline_rows[0], timeline_rows[1])
+
+
+def _count(conn: Connection, target: ProjectionTables, writer: _Writer) -> tuple[int, int]:
+    from sqlalchemy import func
+
+    timeline = conn.execute(select(func.count()).select_from(target.timeline)).scalar_one()
+    contracts = conn.execute(select(func.count()).select_from(target.contracts)).scalar_one()
+    return timeline + len(writer.timeline), contracts + len(writer.contracts)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    events: int
+    missing: list[str]
+    unexpected: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.unexpected
+
+
+def _timeline_key(values: dict[str, Any]) -> str:
+    return "timeline " + " ".join(
+        str(values[k])
+        for k in (
+            "owner",
+            "kind",
+            "key",
+            "valid_from",
+            "valid_to",
+            "known_from",
+            "known_to",
+            "value",
+        )
+    )
+
+
+def _contract_key(values: dict[str, Any]) -> str:
+    return "contract " + " ".join(
+        str(values[k]) for k in ("contract_id", "known_from", "known_to", "lifecycle", "document")
+    )
+
+
+def _series_key(values: dict[str, Any]) -> str:
+    return "series " + " ".join(str(values[k]) for k in ("owner", "kind", "key", "unit"))
+
+
+def check(ledger: Ledger, on_progress: Progress | None = None) -> CheckReport:
+    """Replay every event into memory and compare with the active tables, row for row."""
+    timeline: list[Row] = []
+    contracts: list[ContractRow] = []
+    replay = Replay(ledger.registry, timeline.extend, contracts.extend)
+    with ledger.engine.connect() as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        active = projection_sets[conn.execute(select(projection_state.c.active)).scalar_one()]
+        for record in _read(ledger, conn, 0):
+            replay.feed((record,))
+            if on_progress is not None and record.position % 1_000 == 0:
+                on_progress(record.position)
+        expected = Counter(
+            _timeline_key(_timeline_dict(r)) for r in [*timeline, *replay.series.all_current()]
+        )
+        expected.update(
+            _contract_key(_contract_dict(r))
+            for r in [*contracts, *replay.contracts.current.values()]
+        )
+        expected.update(
+            _series_key({"owner": k.owner, "kind": k.kind, "key": k.key, "unit": u})
+            for k, u in replay.series.units.items()
+        )
+        actual: Counter[str] = Counter()
+        for row in conn.execute(select(active.timeline)).mappings():
+            actual[_timeline_key(dict(row))] += 1
+        for row in conn.execute(select(active.contracts)).mappings():
+            actual[_contract_key(dict(row))] += 1
+        for row in conn.execute(select(active.series)).mappings():
+            actual[_series_key(dict(row))] += 1
+    missing = sorted((expected - actual).elements())
+    unexpected = sorted((actual - expected).elements())
+    return CheckReport(replay.position, missing, unexpected)
+
+
+__all__ = ["KNOWN_FOREVER", "CheckReport", "RebuildReport", "check", "rebuild"]
