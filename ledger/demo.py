@@ -4,7 +4,7 @@ SpaceX leases Colossus 1 in Memphis (220,000 GPUs, 300 MW) to Anthropic from 202
 for 24 months; Anthropic allocates it to workloads, doubles Claude Code's paid-plan
 limits, removes peak-hour caps and raises Opus API volumes; a gigawatt-scale orbital
 compute option stays an unsigned draft; and a backdated correction of the allocations
-makes "as known then" and "as known now" differ.
+makes "as known then" and "as known now" differ from 1 June on.
 
 Every step carries an idempotency key, so loading it twice appends nothing the second time.
 """
@@ -211,7 +211,7 @@ SCENARIO: list[tuple[str, c.Command]] = [
             capacity=(megawatts(1_000),),
         ),
     ),
-    # The correction: from 1 June api-opus actually ran on 60,000 GPUs and training on 60,000.
+    # The backdated correction: from 1 June api-opus actually ran on 60,000 GPUs, not 70,000.
     (
         "correct-api-opus",
         c.ResizeAllocation(
@@ -219,17 +219,7 @@ SCENARIO: list[tuple[str, c.Command]] = [
             allocation_id="alc_api-opus",
             quantity=Decimal(60_000),
             effective_at=at("2026-06-01"),
-            reason="correction: api-opus ramp was 60k from 1 June",
-        ),
-    ),
-    (
-        "correct-training",
-        c.ResizeAllocation(
-            contract_id=LEASE,
-            allocation_id="alc_training",
-            quantity=Decimal(60_000),
-            effective_at=at("2026-06-01"),
-            reason="correction: training got the other 10k from 1 June",
+            reason="correction: the api-opus ramp was 60k from 1 June",
         ),
     ),
 ]

@@ -208,9 +208,9 @@ class Snapshot:
 
 def snapshot(conn: Connection) -> Snapshot:
     row = conn.execute(
-        select(head.c.position, head.c.recorded_at, projection_state.c.active).where(
-            head.c.id == 1, projection_state.c.id == 1
-        )
+        select(head.c.position, head.c.recorded_at, projection_state.c.active)
+        .select_from(head.join(projection_state, projection_state.c.id == head.c.id))
+        .where(head.c.id == 1)
     ).one()
     return Snapshot(projection_sets[row.active], row.position, row.recorded_at)
 

@@ -142,12 +142,12 @@ class _Postgres:
     def lock_head(
         conn: Connection, streams: list[str]
     ) -> tuple[int, str, datetime | None, dict[str, int]]:
-        versions = ", ".join(
-            "(SELECT coalesce(max(stream_version), 0) FROM ledger_events WHERE stream_id = %s)"
+        versions = "".join(
+            ", (SELECT coalesce(max(stream_version), 0) FROM ledger_events WHERE stream_id = %s)"
             for _ in streams
         )
         row = conn.exec_driver_sql(
-            f"SELECT h.position, h.hash, h.recorded_at, {versions} FROM ledger_head h"
+            f"SELECT h.position, h.hash, h.recorded_at{versions} FROM ledger_head h"
             " WHERE h.id = 1 FOR UPDATE OF h",
             tuple(streams),
         ).one()
@@ -334,6 +334,12 @@ class EventStore:
                 raise DuplicateEvent("one of these event ids is already recorded") from exc
             raise ConcurrencyError(stream, expected.get(stream, "?"), None) from exc
         return recorded
+
+    @staticmethod
+    def lock_head(conn: Connection) -> int:
+        """Take the append lock (held until the transaction ends); returns the head position."""
+        position, *_ = _sql(conn).lock_head(conn, [])
+        return int(position)
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from ledger.domain.aggregates import Aggregate, evolve
 from ledger.domain.contract import Contract
@@ -160,10 +160,7 @@ def rebuild(ledger: Ledger, on_progress: Progress | None = None) -> RebuildRepor
 
     with ledger.write() as uow:
         # The head lock holds writers back while the last events are folded in.
-        uow.conn.execute(select(projection_state.c.active).with_for_update())
-        from ledger.store import _sql
-
-        head_position, *_ = _sql(uow.conn).lock_head(uow.conn, [])
+        head_position = ledger.store.lock_head(uow.conn)
         replay.feed(_read(ledger, uow.conn, caught_up_to, head_position))
         writer.add_timeline(list(replay.series.all_current()))
         writer.add_contracts(list(replay.contracts.current.values()))
@@ -188,8 +185,6 @@ def rebuild(ledger: Ledger, on_progress: Progress | None = None) -> RebuildRepor
 
 
 def _count(conn: Connection, target: ProjectionTables, writer: _Writer) -> tuple[int, int]:
-    from sqlalchemy import func
-
     timeline = conn.execute(select(func.count()).select_from(target.timeline)).scalar_one()
     contracts = conn.execute(select(func.count()).select_from(target.contracts)).scalar_one()
     return timeline + len(writer.timeline), contracts + len(writer.contracts)
