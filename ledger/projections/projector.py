@@ -11,11 +11,13 @@ what makes a rebuild reproduce the inline tables exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+import orjson
 from sqlalchemy import Connection, insert, select, update
 
 from ledger.canonical import canonical_json
@@ -23,12 +25,13 @@ from ledger.domain.aggregates import Aggregate, evolve, fold
 from ledger.domain.contract import Contract
 from ledger.domain.events import LimitChanged
 from ledger.domain.facility import Facility
-from ledger.domain.party import Party
+from ledger.domain.party import LimitEntry, Party
 from ledger.events import Event, EventRegistry, RecordedEvent
 from ledger.projections.documents import to_document
 from ledger.projections.series import Interval, Row, SeriesKey, SeriesStore, SqlSeriesStore, rewrite
+from ledger.store import EventStore
 from ledger.tables import KNOWN_FOREVER, ProjectionTables, projection_sets, projection_state
-from ledger.timeline import END_OF_TIME, Steps
+from ledger.timeline import END_OF_TIME, Segment, Steps
 
 CAPACITY = "capacity"  # owner: tenant; key: resource; value: {"c:<contract>": q, "w:<workload>": q}
 FACILITY = "facility"  # owner: facility; key: resource; value: {"capacity": q, "r:<contract>": q}
@@ -82,13 +85,14 @@ def contract_row(state: Contract, position: int) -> ContractRow:
     )
 
 
-def _additive(delta: Steps) -> object:
-    def compute(old: list[Row], start: object, end: object) -> list[Interval]:
-        current = Steps.from_segments(
-            # rows hold canonical JSON of {label: decimal string}
-            _segment(r)
-            for r in old
-        )
+Compute = Callable[[list[Row], datetime, datetime], list[Interval]]
+
+
+def _additive(delta: Steps) -> Compute:
+    """The window's new rows: what the rows held, plus the change."""
+
+    def compute(old: list[Row], start: datetime, end: datetime) -> list[Interval]:
+        current = Steps.from_segments(_segment(r) for r in old)
         return [
             Interval(s.valid_from, s.valid_to, vec_json(dict(s.value)))
             for s in (current + delta).segments()
@@ -97,11 +101,7 @@ def _additive(delta: Steps) -> object:
     return compute
 
 
-def _segment(row: Row):  # type: ignore[no-untyped-def]
-    import orjson
-
-    from ledger.timeline import Segment
-
+def _segment(row: Row) -> Segment:
     values = {k: Decimal(v) for k, v in orjson.loads(row.interval.value).items()}
     return Segment(row.interval.valid_from, row.interval.valid_to, values)
 
@@ -147,19 +147,16 @@ def project_event(
         series.register(key, None)
         party, plan, limit = after, event.plan, event.limit
 
-        def limits(old: list[Row], start: object, end: object) -> list[Interval]:
+        def limits(old: list[Row], start: datetime, end: datetime) -> list[Interval]:
             return [
                 Interval(s.valid_from, s.valid_to, limit_json(s.entry))
-                for s in party.limit_segments(plan, limit, since=start)  # type: ignore[arg-type]
+                for s in party.limit_segments(plan, limit, since=start)
             ]
 
         rewrite(series, key, (record.effective_at, END_OF_TIME), limits, position)
 
 
-def limit_json(entry: object) -> str:
-    from ledger.domain.party import LimitEntry
-
-    assert isinstance(entry, LimitEntry)
+def limit_json(entry: LimitEntry) -> str:
     return vec_json(
         {
             "value": entry.value,
@@ -179,7 +176,7 @@ def _apply_delta(
     if window is None:
         return
     store.register(key, unit)
-    rewrite(store, key, window, _additive(delta), position)  # type: ignore[arg-type]
+    rewrite(store, key, window, _additive(delta), position)
 
 
 # -- inline ---------------------------------------------------------------------------------
@@ -222,8 +219,6 @@ class StreamStates:
             return cached[1]
         if record.stream_version == 1:
             return None
-        from ledger.store import EventStore
-
         history = EventStore(self.registry).read_stream(
             self.conn, record.stream_id, record.stream_version - 1
         )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, insert, select, update
 
 from ledger.tables import KNOWN_FOREVER, ProjectionTables
 
@@ -80,7 +80,7 @@ class SqlSeriesStore:
         self.s = tables.series
         self._registered: set[SeriesKey] = set()
 
-    def _is(self, series: SeriesKey):  # type: ignore[no-untyped-def]
+    def _is(self, series: SeriesKey) -> ColumnElement[bool]:
         return and_(
             self.t.c.owner == series.owner, self.t.c.kind == series.kind, self.t.c.key == series.key
         )
