@@ -271,11 +271,7 @@ def register_facility(
         raise RuleViolation("already_exists", f"facility {cmd.facility_id!r} already exists")
     check_lines(cmd.capacity)
     effective_at = cmd.effective_at or now
-    reason = (
-        reason_if_backdated(cmd.reason, effective_at, now)
-        if cmd.effective_at is None
-        else cmd.reason
-    )
+    reason = reason_if_backdated(cmd.reason, effective_at, now)
     event = ev.FacilityRegistered(
         facility_id=cmd.facility_id,
         provider=cmd.provider,
@@ -346,6 +342,11 @@ def revise_draft(state: State, cmd: c.ReviseDraft, ctx: Context, now: datetime) 
         raise InvalidInput("nothing to revise: give at least one draft field")
     event = ev.ContractDraftRevised(**changes)
     revised: Contract = pending(contract, event, now)
+    if not revised.capacity:
+        raise InvalidInput(
+            "a contract needs at least one capacity line",
+            [FieldError(("capacity",), "at least one line is required")],
+        )
     check_term(revised.term_start, revised.term_end)
     check_lines(revised.capacity)
     _check_parties(state, revised.provider, revised.tenant, revised.facility)
@@ -523,8 +524,11 @@ def _allocation_change(
     if allocation is None:
         raise NotFound("allocation", allocation_id)
     require_signed(contract, f"{action} an allocation of")
-    if allocation.released:
-        raise RuleViolation("contract_state", f"allocation {allocation_id} is released")
+    released_at = allocation.released_at
+    if released_at is not None and (action == "release" or effective_at >= released_at):
+        raise RuleViolation(
+            "contract_state", f"allocation {allocation_id} is released from {released_at:%Y-%m-%d}"
+        )
     if effective_at < allocation.start:
         raise RuleViolation(
             "term_invalid", f"allocation {allocation_id} starts later", at=effective_at

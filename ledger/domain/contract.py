@@ -39,7 +39,8 @@ def quantities(lines: tuple[CapacityLine, ...]) -> dict[str, Decimal]:
 class AllocationChange:
     effective_at: datetime
     position: int
-    quantity: Decimal  # 0 once released
+    quantity: Decimal
+    released: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,21 +56,36 @@ class Allocation:
     def start(self) -> datetime:
         return self.changes[0].effective_at
 
+    @property
+    def released_at(self) -> datetime | None:
+        """A release is final: it ends the allocation, whatever was scheduled after it."""
+        releases = [c.effective_at for c in self.changes if c.released]
+        return min(releases) if releases else None
+
+    @property
+    def ends_at(self) -> datetime | None:
+        ends = [t for t in (self.until, self.released_at) if t is not None]
+        return min(ends) if ends else None
+
     def quantity_at(self, moment: datetime) -> Decimal:
-        if self.until is not None and moment >= self.until:
+        end = self.ends_at
+        if end is not None and moment >= end:
             return Decimal(0)
-        in_force = [c for c in self.changes if c.effective_at <= moment]
+        in_force = [c for c in self.changes if c.effective_at <= moment and not c.released]
         if not in_force:
             return Decimal(0)
         return max(in_force, key=lambda c: (c.effective_at, c.position)).quantity
 
     def steps(self, label: str) -> Steps:
-        ordered = sorted(self.changes, key=lambda c: (c.effective_at, c.position))
+        ordered = sorted(
+            (c for c in self.changes if not c.released), key=lambda c: (c.effective_at, c.position)
+        )
         points: list[tuple[datetime, dict[str, Decimal]]] = [
             (c.effective_at, {label: c.quantity} if c.quantity else {}) for c in ordered
         ]
-        if self.until is not None:
-            points = [p for p in points if p[0] < self.until] + [(self.until, {})]
+        end = self.ends_at
+        if end is not None:
+            points = [p for p in points if p[0] < end] + [(end, {})]
         return Steps.from_changes(points)
 
 
@@ -214,7 +230,7 @@ class Contract:
             case AllocationReleased():
                 return self._change_allocation(
                     event.allocation_id,
-                    AllocationChange(effective_at, position, Decimal(0)),
+                    AllocationChange(effective_at, position, Decimal(0), released=True),
                     released=True,
                 )
         raise TypeError(f"{event.event_type} does not belong to a contract stream")

@@ -58,6 +58,7 @@ def to_document(state: Contract) -> str:
                             "effective_at": c.effective_at,
                             "position": c.position,
                             "quantity": c.quantity,
+                            "released": c.released,
                         }
                         for c in a.changes
                     ],
@@ -109,7 +110,10 @@ def from_document(document: str) -> Contract:
                 released=a["released"],
                 changes=tuple(
                     AllocationChange(
-                        parse_timestamp(c["effective_at"]), c["position"], Decimal(c["quantity"])
+                        parse_timestamp(c["effective_at"]),
+                        c["position"],
+                        Decimal(c["quantity"]),
+                        c["released"],
                     )
                     for c in a["changes"]
                 ),
