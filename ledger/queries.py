@@ -28,7 +28,6 @@ from ledger.projections.projector import CAPACITY, FACILITY, LIMIT
 from ledger.projections.series import SeriesKey
 from ledger.store import EventStore
 from ledger.tables import (
-    KNOWN_FOREVER,
     ProjectionTables,
     events,
     head,
@@ -685,15 +684,3 @@ def _facility_registration(conn: Connection, facility_id: str) -> dict[str, Any]
         raise NotFound("facility", facility_id)
     result: dict[str, Any] = orjson.loads(payload)
     return result
-
-
-__all__ = [
-    "KNOWN_FOREVER",
-    "changes",
-    "contract",
-    "contracts",
-    "entitlements",
-    "facility",
-    "limits",
-    "timeline",
-]

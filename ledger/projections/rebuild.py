@@ -21,7 +21,7 @@ from ledger.domain.contract import Contract
 from ledger.events import EventRegistry, RecordedEvent
 from ledger.projections.projector import ContractRow, contract_row, project_event
 from ledger.projections.series import MemorySeriesStore, Row
-from ledger.tables import KNOWN_FOREVER, ProjectionTables, projection_sets, projection_state
+from ledger.tables import ProjectionTables, projection_sets, projection_state
 from ledger.types import utcnow
 from ledger.unit_of_work import Ledger
 
@@ -261,6 +261,3 @@ def check(ledger: Ledger, on_progress: Progress | None = None) -> CheckReport:
     missing = sorted((expected - actual).elements())
     unexpected = sorted((actual - expected).elements())
     return CheckReport(replay.position, missing, unexpected)
-
-
-__all__ = ["KNOWN_FOREVER", "CheckReport", "RebuildReport", "check", "rebuild"]
