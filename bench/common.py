@@ -288,13 +288,16 @@ class Ratio:
         return self.numerator.rate / self.denominator.rate if self.denominator.rate else 0.0
 
 
-def rates_table(title: str, watches: list[Stopwatch], unit: str = "events/s") -> Table:
+def rates_table(
+    title: str, watches: list[Stopwatch], unit: str = "events/s", noun: str = "event"
+) -> Table:
+    """One row per watch; `noun` names what a watch counts (events, commands ...)."""
     table = Table(title=title, title_justify="left")
     table.add_column("workload")
-    table.add_column("events", justify="right")
+    table.add_column(f"{noun}s", justify="right")
     table.add_column("seconds", justify="right")
     table.add_column(unit, justify="right")
-    table.add_column("µs/event", justify="right")
+    table.add_column(f"µs/{noun}", justify="right")
     for watch in watches:
         table.add_row(
             watch.label,
