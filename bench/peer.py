@@ -191,6 +191,10 @@ class Store(Protocol):
 
     def prepare_cycle(self, step: CycleStep) -> Write: ...
 
+    def cycled_versions(self) -> set[int]:
+        """The version of every cycled stream (6 when each took its one command)."""
+        ...
+
 
 @dataclass(frozen=True)
 class CycleStep:
@@ -306,6 +310,11 @@ class Ours:
             execute(ledger, command, Context())
 
         return cycle
+
+    def cycled_versions(self) -> set[int]:
+        streams = [f"contract-{contract_id}" for contract_id, _ in self.cycle_targets]
+        with self.ledger.read() as conn:
+            return set(self.ledger.store.stream_versions(conn, streams).values())
 
     def close(self) -> None:
         self.engine.dispose()
@@ -513,6 +522,9 @@ class Peer:
 
         return cycle
 
+    def cycled_versions(self) -> set[int]:
+        return {self.app.repository.get(i).version for i in self.cycle_ids}
+
     def close(self) -> None:
         self.app.close()  # closes its connection pool
 
@@ -642,6 +654,10 @@ def command_cycle(
             with watch.timing(1), profiles.of("command cycle", store):
                 cycle()
         progress.advance(task)
+    for store in stores:  # a sanity check of the run, not of speed
+        versions = store.cycled_versions()
+        if versions != {6}:
+            raise SystemExit(f"{store.name}: cycled streams are at versions {versions}, not 6")
     return watches
 
 
