@@ -26,7 +26,7 @@ backdated corrections (resizes and limit changes effective up to 45 days in the 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -65,6 +65,9 @@ IMPORTED = Metadata(actor="importer", source="import", reason="imported history"
 CORRECTION = Metadata(actor="importer", source="import", reason="correction of an earlier figure")
 PLAIN = Metadata(actor="importer", source="import")
 """Shared metadata objects: the store encodes a shared Metadata once per batch."""
+
+MAX_STREAMS = 1_000
+"""Streams one bulk-load transaction may touch (see `by_streams`)."""
 
 SMALL = "tenant-small"
 LARGE = "tenant-large"
@@ -692,3 +695,21 @@ def _bisect(cumulative: list[float], value: float) -> int:
         if value < bound:
             return index
     return len(cumulative) - 1
+
+
+def by_streams(batch: Sequence[NewEvent], limit: int = MAX_STREAMS) -> Iterator[list[NewEvent]]:
+    """`batch` in order, cut so that no piece touches more than `limit` streams.
+
+    On PostgreSQL the store reads every stream's version as one column of one statement,
+    and a select list holds at most 1,664 entries: an append touching more streams fails
+    (`TooManyColumns`)."""
+    piece: list[NewEvent] = []
+    streams: set[str] = set()
+    for new in batch:
+        if new.stream_id not in streams and len(streams) == limit:
+            yield piece
+            piece, streams = [], set()
+        piece.append(new)
+        streams.add(new.stream_id)
+    if piece:
+        yield piece

@@ -288,8 +288,7 @@ class Ours:
             (allocation,) = contract.allocations
             self.cycle_targets.append((contract.contract_id, allocation.allocation_id))
         bulk = Ledger(self.engine, history.registry)
-        for start in range(0, len(new), 5_000):
-            batch = new[start : start + 5_000]
+        for batch in history.by_streams(new):
             with bulk.write() as uow:
                 uow.append(batch, dict.fromkeys((e.stream_id for e in batch), ANY))
         self.projected = build_ledger(self.engine)

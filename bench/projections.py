@@ -60,7 +60,7 @@ from common import (
     make_progress,
     throwaway_database,
 )
-from history import LARGE, SMALL, Generator
+from history import LARGE, MAX_STREAMS, SMALL, Generator, by_streams
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
@@ -144,11 +144,12 @@ def load(engine: Engine, args: Args) -> Loaded:
     start = time.perf_counter()
     with make_progress() as progress:
         task = progress.add_task("generate + append (no projections)", total=args.events)
-        for batch in generator.batches(args.batch):
-            expected = dict.fromkeys((e.stream_id for e in batch), ANY)
-            with bulk.write() as uow:
-                uow.append(batch, expected)
-            appended += len(batch)
+        for generated in generator.batches(args.batch):
+            for batch in by_streams(generated, MAX_STREAMS):
+                expected = dict.fromkeys((e.stream_id for e in batch), ANY)
+                with bulk.write() as uow:
+                    uow.append(batch, expected)
+                appended += len(batch)
             progress.update(task, completed=appended)
     return Loaded(appended, time.perf_counter() - start, generator)
 
