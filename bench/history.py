@@ -414,7 +414,9 @@ class History:
             assert current is not None
             factor = rng.choice((Decimal("0.5"), Decimal("1.5"), Decimal(2), Decimal("1.25")))
             unlimited = current.value is None
-            value = None if unlimited else Decimal(format_decimal(current.value * factor))
+            value = None
+            if current.value is not None:
+                value = Decimal(format_decimal(current.value * factor))
         else:
             value, unlimited = None, True
         entry = Limit(at, self._next(), value)
@@ -594,8 +596,8 @@ class Generator:
         if action in ("sign", "void"):
             drafts = [c for c in history.drafts[-50:] if c.tenant not in (SMALL, LARGE)]
             if drafts:
-                contract = rng.choice(drafts)
-                return history.sign(contract) if action == "sign" else history.void(contract)
+                draft = rng.choice(drafts)
+                return history.sign(draft) if action == "sign" else history.void(draft)
             return history.draft(tenant)[1]
         contract = self._pick_population_contract()
         if contract is None:
@@ -626,8 +628,9 @@ class Generator:
     # -- tenant-large ----------------------------------------------------------------------
 
     def _large_action(self) -> list[NewEvent]:
-        """Deep history: ~45% resizes, ~40% limit changes, a few allocations, amendments,
-        releases and new contracts (about two in force at a time, terms of 12-18 months)."""
+        """Deep history: about 55% resizes (also the fallback when another action has
+        nothing to act on), 40% limit changes, a few allocations, amendments, releases and
+        new contracts (about two in force at a time, terms of 12-18 months)."""
         history, rng = self.history, self.rng
         active = [
             c

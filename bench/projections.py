@@ -448,13 +448,13 @@ def print_results(
     rates = Table(title=f"Rebuild against the raw read - {label}", title_justify="left")
     for column in ("workload", "events", "seconds", "events/s", "µs/event"):
         rates.add_column(column, justify="left" if column == "workload" else "right")
-    rows = [
+    timings = [
         ("rebuild()", rebuild_seconds),
         ("raw read, before rebuild", raw_before[1]),
         ("raw read, after rebuild", raw_after[1]),
         ("raw read, mean", raw_seconds),
     ]
-    for name, seconds in rows:
+    for name, seconds in timings:
         rates.add_row(
             name,
             f"{events:,}",

@@ -138,10 +138,16 @@ class _Postgres:
     appended with ANY are read again, after the lock, because their versions are used.
     """
 
+    INLINE_VERSIONS = 100  # streams whose versions ride along with the locking statement
+
     @staticmethod
     def lock_head(
         conn: Connection, streams: list[str]
     ) -> tuple[int, str, datetime | None, dict[str, int]]:
+        if len(streams) > _Postgres.INLINE_VERSIONS:
+            # One column per stream would hit PostgreSQL's column limit: read them apart.
+            position, digest, recorded_at, _ = _Postgres.lock_head(conn, [])
+            return position, digest, recorded_at, _Postgres.fresh_versions(conn, streams)
         versions = "".join(
             ", (SELECT coalesce(max(stream_version), 0) FROM ledger_events WHERE stream_id = %s)"
             for _ in streams

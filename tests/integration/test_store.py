@@ -233,3 +233,15 @@ def test_position_at_maps_a_timestamp_to_the_last_event_recorded_by_then(
         assert ledger.store.position_at(conn, T0 - timedelta(seconds=1)) == 0
         assert ledger.store.position_at(conn, T0 + timedelta(seconds=90)) == 2
         assert ledger.store.position_at(conn, T0 + timedelta(days=1)) == 3
+
+
+def test_one_append_may_touch_thousands_of_streams(store_ledger: Ledger) -> None:
+    streams = [f"acct-{n}" for n in range(2_000)]  # past PostgreSQL's 1,664-column limit
+    append(store_ledger, [opened(s) for s in streams], dict.fromkeys(streams, NO_STREAM))
+
+    written = append(store_ledger, [deposit(s) for s in streams], dict.fromkeys(streams, 1))
+
+    assert {e.stream_version for e in written} == {2}
+    with pytest.raises(ConcurrencyError):
+        append(store_ledger, [deposit(s) for s in streams], dict.fromkeys(streams, 1))
+    assert store_ledger.head().position == 4_000
