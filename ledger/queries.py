@@ -22,6 +22,7 @@ from sqlalchemy import Connection, and_, or_, select
 from ledger.domain import contract as contracts_domain
 from ledger.domain import facility as facilities_domain
 from ledger.domain import party as parties_domain
+from ledger.domain.contract import status_at as contract_status
 from ledger.errors import NotFound
 from ledger.projections.documents import from_document
 from ledger.projections.projector import CAPACITY, FACILITY, LIMIT
@@ -341,20 +342,34 @@ def entitlements(
         else:
             limit_views.append(_limit_view(row.key, row.value))
     briefs = []
-    for row in _contract_rows(conn, snap.tables, known.position, tenant=tenant):
-        state = from_document(row.document)
-        status = state.status_at(as_of)
-        if status in ("draft", "voided"):
-            continue
-        schedule = state.schedule()
-        briefs.append(
-            ContractBrief(
-                contract_id=state.contract_id,
-                status=status,
-                facility=state.facility,
-                term=TermView(start=schedule.start, end=schedule.end),
-            )
+    c = snap.tables.contracts
+    for row in _rows(
+        conn,
+        select(
+            c.c.contract_id,
+            c.c.facility,
+            c.c.lifecycle,
+            c.c.term_start,
+            c.c.term_end,
+            c.c.terminated_at,
         )
+        .where(
+            c.c.tenant == tenant, c.c.known_from <= known.position, c.c.known_to > known.position
+        )
+        .order_by(c.c.contract_id),
+    ):
+        status = contract_status(
+            row.lifecycle, row.term_start, row.term_end, row.terminated_at, as_of
+        )
+        if status not in ("draft", "voided"):
+            briefs.append(
+                ContractBrief(
+                    contract_id=row.contract_id,
+                    status=status,
+                    facility=row.facility,
+                    term=TermView(start=row.term_start, end=row.term_end),
+                )
+            )
     return Entitlements(
         tenant=tenant,
         as_of=as_of,

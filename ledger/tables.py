@@ -182,6 +182,7 @@ def _projection_tables(name: str) -> ProjectionTables:
         Column("lifecycle", String(16), nullable=False),
         Column("term_start", UtcTimestamp, nullable=False),
         Column("term_end", UtcTimestamp, nullable=False),
+        Column("terminated_at", UtcTimestamp, nullable=True),
         Column("document", Text, nullable=False),
         Index(None, "contract_id", "known_from"),
         Index(None, "tenant", "known_to"),

@@ -157,16 +157,8 @@ class Contract:
         return next((a for a in self.allocations if a.allocation_id == allocation_id), None)
 
     def status_at(self, as_of: datetime) -> Status:
-        """Judged at `as_of`; once signed, a contract holds over its whole term, whenever
-        the signature was given (signing does not move the term)."""
-        if self.lifecycle in ("draft", "voided"):
-            return self.lifecycle
-        if self.terminated_at is not None and as_of >= self.terminated_at:
-            return "terminated"
         schedule = self.schedule()
-        if as_of < schedule.start:
-            return "signed"
-        return "active" if as_of < schedule.end else "expired"
+        return status_at(self.lifecycle, schedule.start, schedule.end, self.terminated_at, as_of)
 
     def capacity_at(self, as_of: datetime) -> dict[str, Decimal]:
         schedule = self.schedule()
@@ -245,6 +237,24 @@ class Contract:
             for a in self.allocations
         )
         return replace(self, allocations=allocations)
+
+
+def status_at(
+    lifecycle: Lifecycle,
+    term_start: datetime,
+    term_end: datetime,
+    terminated_at: datetime | None,
+    as_of: datetime,
+) -> Status:
+    """A contract's status judged at `as_of`. Once signed it holds over its whole term,
+    whenever the signature was given (signing does not move the term)."""
+    if lifecycle in ("draft", "voided"):
+        return lifecycle
+    if terminated_at is not None and as_of >= terminated_at:
+        return "terminated"
+    if as_of < term_start:
+        return "signed"
+    return "active" if as_of < term_end else "expired"
 
 
 def _units(lines: tuple[CapacityLine, ...]) -> dict[str, str]:

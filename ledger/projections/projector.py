@@ -55,8 +55,9 @@ class ContractRow:
     provider: str
     facility: str
     lifecycle: str
-    term_start: object
-    term_end: object
+    term_start: datetime
+    term_end: datetime
+    terminated_at: datetime | None
     document: str
 
 
@@ -81,6 +82,7 @@ def contract_row(state: Contract, position: int) -> ContractRow:
         state.lifecycle,
         state.term_start,
         state.schedule().end,
+        state.terminated_at,
         to_document(state),
     )
 

@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("lifecycle", sa.String(length=16), nullable=False),
         sa.Column("term_start", ledger.tables.UtcTimestamp(timezone=True), nullable=False),
         sa.Column("term_end", ledger.tables.UtcTimestamp(timezone=True), nullable=False),
+        sa.Column("terminated_at", ledger.tables.UtcTimestamp(timezone=True), nullable=True),
         sa.Column("document", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_contracts_a")),
     )
@@ -85,6 +86,7 @@ def upgrade() -> None:
         sa.Column("lifecycle", sa.String(length=16), nullable=False),
         sa.Column("term_start", ledger.tables.UtcTimestamp(timezone=True), nullable=False),
         sa.Column("term_end", ledger.tables.UtcTimestamp(timezone=True), nullable=False),
+        sa.Column("terminated_at", ledger.tables.UtcTimestamp(timezone=True), nullable=True),
         sa.Column("document", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_contracts_b")),
     )
