@@ -29,6 +29,7 @@ from ledger.projections.projector import CAPACITY, FACILITY, LIMIT
 from ledger.projections.series import SeriesKey
 from ledger.store import EventStore
 from ledger.tables import (
+    KNOWN_FOREVER,
     ProjectionTables,
     events,
     head,
@@ -273,6 +274,39 @@ def _in_force(
     )
 
 
+def _contracts_known_at(tables: ProjectionTables, tenant: str, position: int) -> Any:
+    """The tenant's contracts as known at `position`: its current contracts (one row each,
+    found by index), then per contract the version at `position` (one index probe each)."""
+    current, version = tables.contracts.alias("current"), tables.contracts.alias("version")
+    candidate = tables.contracts.alias("candidate")
+    at_position = (
+        select(candidate.c.id)
+        .where(candidate.c.contract_id == current.c.contract_id, candidate.c.known_from <= position)
+        .order_by(candidate.c.known_from.desc())
+        .limit(1)
+        .correlate(current)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            version.c.contract_id,
+            version.c.facility,
+            version.c.lifecycle,
+            version.c.term_start,
+            version.c.term_end,
+            version.c.terminated_at,
+        )
+        .select_from(current.join(version, version.c.id == at_position))
+        .where(
+            current.c.tenant == tenant,
+            current.c.known_to == KNOWN_FOREVER,
+            version.c.known_to > position,
+            version.c.tenant == tenant,
+        )
+        .order_by(version.c.contract_id)
+    )
+
+
 def _rows(conn: Connection, query: Any) -> list[Any]:
     return list(conn.execute(query).all())
 
@@ -342,22 +376,7 @@ def entitlements(
         else:
             limit_views.append(_limit_view(row.key, row.value))
     briefs = []
-    c = snap.tables.contracts
-    for row in _rows(
-        conn,
-        select(
-            c.c.contract_id,
-            c.c.facility,
-            c.c.lifecycle,
-            c.c.term_start,
-            c.c.term_end,
-            c.c.terminated_at,
-        )
-        .where(
-            c.c.tenant == tenant, c.c.known_from <= known.position, c.c.known_to > known.position
-        )
-        .order_by(c.c.contract_id),
-    ):
+    for row in _rows(conn, _contracts_known_at(snap.tables, tenant, known.position)):
         status = contract_status(
             row.lifecycle, row.term_start, row.term_end, row.terminated_at, as_of
         )
