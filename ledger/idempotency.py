@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ledger.canonical import canonical_json
@@ -72,11 +72,3 @@ def remember(conn: Connection, record: IdempotencyRecord, now: datetime) -> None
         )
     except IntegrityError as exc:
         raise IdempotencyRace(f"idempotency key {record.key!r} was recorded concurrently") from exc
-
-
-def purge(conn: Connection, older_than: datetime) -> int:
-    """Forget records created before `older_than` (keys are kept at least 24 hours)."""
-    result = conn.execute(
-        delete(idempotency_keys).where(idempotency_keys.c.created_at < older_than)
-    )
-    return result.rowcount

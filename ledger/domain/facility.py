@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import Decimal
 
 from ledger.domain.capacity import CapacitySchedule, DatedChange
 from ledger.domain.contract import quantities
@@ -128,7 +127,3 @@ def registered(event: FacilityRegistered, effective_at: datetime, position: int)
         units={line.resource: line.unit for line in event.capacity},
         version=1,
     )
-
-
-def total_quantity(value: dict[str, Decimal]) -> Decimal:
-    return sum(value.values(), Decimal(0))

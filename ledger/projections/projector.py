@@ -65,12 +65,6 @@ class ContractStore(Protocol):
     def put(self, state: Contract, position: int) -> None: ...
 
 
-class StateSource(Protocol):
-    def before(self, record: RecordedEvent) -> Aggregate | None: ...
-
-    def remember(self, record: RecordedEvent, state: Aggregate) -> None: ...
-
-
 def contract_row(state: Contract, position: int) -> ContractRow:
     return ContractRow(
         state.contract_id,
