@@ -37,6 +37,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
     "contracts",
+    "ninja",  # its Swagger UI assets, served locally (no CDN)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -49,6 +50,8 @@ MIGRATION_MODULES = {"contracts": None}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "contracts.api.errors.ProblemMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -82,6 +85,17 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Static files (admin, API docs) are served by the app itself through WhiteNoise, from the
+# installed packages: nothing is fetched from a CDN, and no collectstatic step is needed.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# -- REST API ---------------------------------------------------------------------------
+LEDGER_API_MAX_BODY_BYTES = int(os.environ.get("LEDGER_API_MAX_BODY_BYTES", str(256 * 1024)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = LEDGER_API_MAX_BODY_BYTES
+# Per API key and per process: sustained requests a second (0 turns the limit off), burst.
+LEDGER_API_RATE_LIMIT = float(os.environ.get("LEDGER_API_RATE_LIMIT", "100"))
+LEDGER_API_RATE_BURST = int(os.environ.get("LEDGER_API_RATE_BURST", "200"))
 
 LOGGING = {
     "version": 1,

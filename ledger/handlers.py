@@ -8,6 +8,7 @@ the idempotency record. A version conflict is retried unless the caller pinned a
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 import orjson
+from sqlalchemy import Connection
 
 from ledger.canonical import format_decimal
 from ledger.domain import commands as c
@@ -68,6 +70,9 @@ class Decision:
     result: Mapping[str, Any] = field(default_factory=dict)
 
 
+Response = tuple[int, str]
+
+
 @dataclass(frozen=True)
 class Outcome:
     result: Mapping[str, Any]
@@ -75,9 +80,8 @@ class Outcome:
     planned: tuple[NewEvent, ...] = ()
     position: int | None = None
     replayed: IdempotencyRecord | None = None
-
-
-Response = tuple[int, str]
+    response: Response | None = None
+    """(status, body) as rendered in the append's transaction, or as first stored on replay."""
 
 
 class State:
@@ -677,7 +681,11 @@ HANDLERS: dict[type[c.Command], Handler] = {
 }
 
 
-def default_response(outcome: Outcome) -> Response:
+Respond = Callable[[Connection, Outcome], Response]
+"""Renders a command's answer from the state it left, inside its transaction."""
+
+
+def default_response(_conn: Connection, outcome: Outcome) -> Response:
     return 201, orjson.dumps({**outcome.result, "position": outcome.position}, default=str).decode()
 
 
@@ -685,12 +693,17 @@ def execute(
     ledger: Ledger,
     command: c.Command,
     ctx: Context | None = None,
-    respond: Callable[[Outcome], Response] = default_response,
+    respond: Respond | None = None,
     attempts: int = 5,
 ) -> Outcome:
-    """Run `command` in one unit of work (see module docstring)."""
+    """Run `command` in one unit of work (see module docstring).
+
+    With `respond` (or an idempotency key) the answer is rendered in the same transaction,
+    so what an idempotent replay returns is exactly what the first call returned.
+    """
     ctx = ctx or Context()
     handler = HANDLERS[type(command)]
+    render = respond or (default_response if ctx.idempotency is not None else None)
 
     def attempt(uow: UnitOfWork) -> Outcome:
         if ctx.idempotency is not None:
@@ -698,14 +711,23 @@ def execute(
                 ctx.idempotency.scope, ctx.idempotency.key, ctx.idempotency.fingerprint
             )
             if seen is not None:
-                return Outcome(result={}, position=seen.position, replayed=seen)
+                return Outcome(
+                    result={},
+                    position=seen.position,
+                    replayed=seen,
+                    response=(seen.status_code, seen.response),
+                )
         decision = handler(State(uow), command, ctx, ledger.clock())
         if ctx.dry_run:
             return Outcome(result=decision.result, planned=decision.events)
         recorded = tuple(uow.append(decision.events, decision.expected))
         outcome = Outcome(result=decision.result, events=recorded, position=recorded[-1].position)
+        if render is None:
+            return outcome
+        outcome = dataclasses.replace(outcome, response=render(uow.conn, outcome))
         if ctx.idempotency is not None:
-            status, body = respond(outcome)
+            assert outcome.response is not None
+            status, body = outcome.response
             uow.remember_idempotent(
                 IdempotencyRecord(
                     ctx.idempotency.scope,

@@ -56,7 +56,7 @@ class Head:
     recorded_at: datetime | None
 
 
-_ENVELOPE_COLUMNS = (
+ENVELOPE_COLUMNS = (
     events.c.position,
     events.c.stream_id,
     events.c.stream_version,
@@ -361,11 +361,11 @@ class EventStore:
     def read_stream(
         self, conn: Connection, stream_id: str, up_to_version: int | None = None
     ) -> list[RecordedEvent]:
-        query = select(*_ENVELOPE_COLUMNS).where(events.c.stream_id == stream_id)
+        query = select(*ENVELOPE_COLUMNS).where(events.c.stream_id == stream_id)
         if up_to_version is not None:
             query = query.where(events.c.stream_version <= up_to_version)
         rows = conn.execute(query.order_by(events.c.stream_version))
-        return [_from_row(row) for row in rows]
+        return [record_from_row(row) for row in rows]
 
     def read_page(
         self,
@@ -379,13 +379,13 @@ class EventStore:
     ) -> list[RecordedEvent]:
         """Up to `limit` events with position > `after`, in position order."""
         query = _filtered(
-            select(*_ENVELOPE_COLUMNS).where(events.c.position > after),
+            select(*ENVELOPE_COLUMNS).where(events.c.position > after),
             stream_prefix,
             types,
             up_to,
         )
         rows = conn.execute(query.order_by(events.c.position).limit(limit))
-        return [_from_row(row) for row in rows]
+        return [record_from_row(row) for row in rows]
 
     def read_all(
         self,
@@ -431,5 +431,5 @@ def _filtered(
     return query
 
 
-def _from_row(row: Sequence[Any]) -> RecordedEvent:
+def record_from_row(row: Sequence[Any]) -> RecordedEvent:
     return RecordedEvent(*row)

@@ -203,3 +203,18 @@ projection_state = Table(
     Column("rebuilt_through", Position, nullable=True),
     CheckConstraint("id = 1", name="single_row"),
 )
+
+# -- API keys ------------------------------------------------------------------------------
+# Only a salted SHA-256 of each key's secret is stored; the key itself is shown once.
+api_keys = Table(
+    "ledger_api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("scopes", Text, nullable=False),  # space-separated
+    Column("tenant", String(100), nullable=True),
+    Column("salt", String(32), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", UtcTimestamp, nullable=False),
+    Column("revoked_at", UtcTimestamp, nullable=True),
+)

@@ -1,0 +1,55 @@
+"""Bearer API keys: who calls, what they may do (scopes), and which tenant they see.
+
+A tenant-bound key sees its own tenant only; anything of another tenant answers 404,
+exactly as if it did not exist, so a key cannot even learn which other tenants exist.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja.security import HttpBearer
+
+from contracts.api.errors import Forbidden, RateLimited
+from contracts.api.ratelimit import TokenBuckets
+from contracts.runtime import get_ledger
+from ledger import apikeys
+from ledger.apikeys import ApiKey
+from ledger.errors import NotFound
+
+_buckets = TokenBuckets()
+
+
+class ApiKeyAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
+        with get_ledger().read() as conn:
+            key = apikeys.authenticate(conn, token)
+        if key is None:
+            return None
+        wait = _buckets.take(
+            key.key_id, float(settings.LEDGER_API_RATE_LIMIT), int(settings.LEDGER_API_RATE_BURST)
+        )
+        if wait:
+            raise RateLimited(wait)
+        return key
+
+
+def require(request: HttpRequest, scope: str) -> ApiKey:
+    """The caller's key, if it holds `scope` (403 otherwise)."""
+    key = cast(ApiKey, request.auth)  # type: ignore[attr-defined]
+    if not key.allows(scope):
+        raise Forbidden(f"this API key lacks the {scope!r} scope")
+    return key
+
+
+def require_unbound(key: ApiKey, what: str) -> None:
+    if key.tenant is not None:
+        raise Forbidden(f"a tenant-bound API key cannot {what}")
+
+
+def require_tenant(key: ApiKey, tenant: str | None, kind: str, identifier: str) -> None:
+    """404, as if it did not exist, for anything outside the key's tenant."""
+    if not key.sees_tenant(tenant):
+        raise NotFound(kind, identifier)

@@ -1,0 +1,49 @@
+"""What every router shares: the error responses it documents, reads, time and cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from contracts.api.schemas import CapacityLineIn, ProblemOut
+from contracts.runtime import get_ledger
+from ledger.domain.events import CapacityLine
+from ledger.errors import FieldError, InvalidInput
+
+ERROR_STATUSES = (400, 401, 403, 404, 409, 412, 413, 422, 429, 503)
+ERRORS: dict[int, type[ProblemOut]] = {status: ProblemOut for status in ERROR_STATUSES}
+
+
+@contextmanager
+def reading() -> Iterator[Connection]:
+    with get_ledger().read() as conn:
+        yield conn
+
+
+def now() -> datetime:
+    return get_ledger().clock()
+
+
+def encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidInput(
+            "cursor is not one this API handed out",
+            [FieldError(("query", "cursor"), "invalid cursor")],
+        ) from None
+
+
+def capacity_lines(lines: Sequence[CapacityLineIn]) -> tuple[CapacityLine, ...]:
+    return tuple(CapacityLine(**line.model_dump()) for line in lines)

@@ -1,0 +1,244 @@
+"""Every error the API answers, as `application/problem+json` (RFC 9457), translated once.
+
+Ledger errors map to statuses here and nowhere else: not found 404, a broken domain rule
+or a version conflict 409 (412 when the caller pinned the version with If-Match), invalid
+input 422, a busy ledger 503. Errors Django raises before a view runs (unknown path,
+wrong method, body too large, a crash) are turned into the same shape by
+`ProblemMiddleware`, so no client ever has to parse an HTML error page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+import pydantic
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from contracts.api.rendering import to_json
+from ledger.errors import (
+    ConcurrencyError,
+    FieldError,
+    IdempotencyConflict,
+    IdempotencyRace,
+    InvalidInput,
+    LedgerBusy,
+    NotFound,
+    RuleViolation,
+)
+
+logger = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+PROBLEM_BASE = "/api/v1/problems/"
+API_PREFIX = "/api/"
+
+TITLES = {
+    400: "Malformed request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+class Forbidden(Exception):
+    """The key lacks the scope (or the binding) an operation needs."""
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"rate limit exceeded: retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    kind: str | None = None,
+    errors: Sequence[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> HttpResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + (kind or str(status)),
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = list(errors)
+    body.update({k: v for k, v in extra.items() if v is not None})
+    response = HttpResponse(to_json(body), status=status, content_type=PROBLEM)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _loc(loc: Sequence[Any]) -> list[str | int]:
+    return [part if isinstance(part, int) else str(part) for part in loc]
+
+
+def field_errors(errors: Sequence[FieldError]) -> list[dict[str, Any]]:
+    return [{"loc": _loc(e.loc), "msg": e.msg} for e in errors]
+
+
+def _pydantic_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    return [{"loc": _loc(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in errors]
+
+
+def _if_match_sent(request: HttpRequest) -> bool:
+    return "HTTP_IF_MATCH" in request.META
+
+
+Handler = Callable[[HttpRequest, Any], HttpResponse]
+
+
+def _handlers() -> dict[type[Exception], Handler]:
+    def rule(request: HttpRequest, exc: RuleViolation) -> HttpResponse:
+        return problem(
+            409,
+            exc.detail,
+            kind=f"rules/{exc.rule}",
+            rule=exc.rule,
+            resource=exc.resource,
+            at=exc.at,
+        )
+
+    def conflict(request: HttpRequest, exc: ConcurrencyError) -> HttpResponse:
+        if _if_match_sent(request):
+            return problem(412, str(exc), kind="precondition-failed")
+        return problem(409, str(exc), kind="rules/version_conflict", rule="version_conflict")
+
+    def race(request: HttpRequest, exc: IdempotencyRace) -> HttpResponse:
+        return problem(409, str(exc), kind="rules/version_conflict", rule="version_conflict")
+
+    def invalid(request: HttpRequest, exc: InvalidInput) -> HttpResponse:
+        return problem(422, str(exc), kind="invalid", errors=field_errors(exc.errors))
+
+    def reused_key(request: HttpRequest, exc: IdempotencyConflict) -> HttpResponse:
+        return problem(
+            422,
+            str(exc),
+            kind="idempotency-key-reused",
+            errors=[{"loc": ["header", "Idempotency-Key"], "msg": "used for another request"}],
+        )
+
+    def validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+        return problem(
+            422, "the request is invalid", kind="invalid", errors=_pydantic_errors(exc.errors)
+        )
+
+    def model_validation(request: HttpRequest, exc: pydantic.ValidationError) -> HttpResponse:
+        return problem(
+            422, "the request is invalid", kind="invalid", errors=_pydantic_errors(exc.errors())
+        )
+
+    def not_found(request: HttpRequest, exc: NotFound) -> HttpResponse:
+        return problem(404, str(exc), kind="not-found")
+
+    def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+        return problem(
+            401,
+            "a valid API key is required: Authorization: Bearer <key>",
+            kind="unauthorized",
+            headers={"WWW-Authenticate": 'Bearer realm="api"'},
+        )
+
+    def forbidden(request: HttpRequest, exc: Forbidden) -> HttpResponse:
+        return problem(403, str(exc), kind="forbidden")
+
+    def limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+        return problem(
+            429, str(exc), kind="rate-limited", headers={"Retry-After": str(exc.retry_after)}
+        )
+
+    def busy(request: HttpRequest, exc: LedgerBusy) -> HttpResponse:
+        return problem(503, str(exc), kind="busy", headers={"Retry-After": "1"})
+
+    def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        return problem(exc.status_code, str(exc))
+
+    def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+        return problem(413, "the request body is larger than this service accepts")
+
+    def crash(request: HttpRequest, exc: Exception) -> HttpResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        return problem(500, "the service failed to answer this request; it has been logged")
+
+    return {
+        RuleViolation: rule,
+        ConcurrencyError: conflict,
+        IdempotencyRace: race,
+        IdempotencyConflict: reused_key,
+        InvalidInput: invalid,
+        NinjaValidationError: validation,
+        pydantic.ValidationError: model_validation,
+        NotFound: not_found,
+        AuthenticationError: unauthenticated,
+        Forbidden: forbidden,
+        RateLimited: limited,
+        LedgerBusy: busy,
+        HttpError: http_error,
+        RequestDataTooBig: too_big,
+        Exception: crash,
+    }
+
+
+def install(api: NinjaAPI) -> None:
+    for exc_class, handler in _handlers().items():
+        api.add_exception_handler(exc_class, handler)
+
+
+class ProblemMiddleware:
+    """Under /api/: a body over the limit is refused before it is read (413), and any
+    error response Django produced itself (404, 405, 500...) becomes problem+json."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        from django.conf import settings
+
+        self.get_response = get_response
+        self.max_body = int(settings.LEDGER_API_MAX_BODY_BYTES)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(API_PREFIX):
+            return self.get_response(request)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return problem(400, "Content-Length is not a number")
+        if length > self.max_body:
+            return problem(413, f"the request body is larger than {self.max_body} bytes")
+        response = self.get_response(request)
+        if response.status_code >= 400 and not response.get("Content-Type", "").startswith(PROBLEM):
+            return self._as_problem(request, response)
+        return response
+
+    @staticmethod
+    def _as_problem(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        status = response.status_code
+        detail = {
+            404: f"no such resource: {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+        }.get(status, TITLES.get(status, "error"))
+        headers = {"Allow": response["Allow"]} if response.has_header("Allow") else None
+        if status == 400:
+            with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
+                detail = orjson.loads(response.content).get("detail") or detail
+        return problem(status, str(detail), headers=headers)

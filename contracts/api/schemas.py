@@ -1,0 +1,340 @@
+"""Request (`*In`) and response (`*Out`) schemas of API v1: the OpenAPI document's source.
+
+Field names are the public contract of shared/API.md. Responses reuse the ledger's query
+views (they are already the shapes billing reads) and add what a write returns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
+
+from ledger.directory import PartyView
+from ledger.domain.events import ResourceCode, Role, Slug, Text
+from ledger.queries import ContractView, FacilityView, LimitView, TimelineItem
+from ledger.types import Quantity, UtcDatetime
+
+DECIMAL_PATTERN = r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$"
+DecimalString = Annotated[
+    Quantity,
+    WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN, "examples": ["220000", "300.5"]}),
+]
+"""A quantity: a decimal string in JSON (floats are refused)."""
+
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+Position = Annotated[int, Field(ge=0, le=2**53 - 1)]
+KnownAt = Position | UtcDatetime
+Unit = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# -- query parameters ---------------------------------------------------------------------
+
+
+class TimeTravel(In):
+    as_of: UtcDatetime | None = Field(None, description="business time; default now")
+    known_at: KnownAt | None = Field(
+        None, description="a position or an RFC 3339 timestamp; default the head"
+    )
+
+
+class Page(In):
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    cursor: Annotated[str, StringConstraints(max_length=400)] | None = None
+
+
+class ContractFilters(TimeTravel, Page):
+    tenant: Slug | None = None
+    provider: Slug | None = None
+    facility: Slug | None = None
+    status: Literal["draft", "voided", "signed", "active", "expired", "terminated"] | None = None
+
+
+class TimelineQuery(In):
+    from_: UtcDatetime = Field(alias="from")
+    to: UtcDatetime
+    resource: ResourceCode | None = None
+    known_at: KnownAt | None = None
+
+
+class ChangesQuery(In):
+    since_position: Position
+    known_at: KnownAt | None = None
+
+
+class EventQuery(In):
+    after: Position = 0
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    tenant: Slug | None = None
+    stream: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    type: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+
+
+# -- request bodies ------------------------------------------------------------------------
+
+
+class CapacityLineIn(In):
+    resource: ResourceCode
+    quantity: DecimalString
+    unit: Unit
+
+
+class TermIn(In):
+    start: UtcDatetime
+    end: UtcDatetime
+
+
+Capacity = Annotated[list[CapacityLineIn], Field(min_length=1, max_length=100)]
+
+
+class PartyIn(In):
+    id: Slug
+    name: Text
+    roles: Annotated[list[Role], Field(min_length=1, max_length=2)]
+
+
+class FacilityIn(In):
+    id: Slug
+    provider: Slug
+    name: Text
+    location: Text
+    capacity: Capacity
+    effective_at: UtcDatetime | None = None
+    reason: Reason | None = None
+
+
+class FacilityCapacityIn(In):
+    capacity: Capacity
+    effective_at: UtcDatetime | None = None
+    reason: Reason | None = None
+
+
+class ContractIn(In):
+    id: Slug | None = None
+    provider: Slug
+    tenant: Slug
+    facility: Slug
+    title: Text
+    reference: Annotated[str, StringConstraints(max_length=200)] | None = None
+    term: TermIn
+    capacity: Capacity
+    commercial_terms: dict[str, Annotated[str, StringConstraints(max_length=2000)]] | None = None
+
+
+class ReviseIn(In):
+    provider: Slug | None = None
+    tenant: Slug | None = None
+    facility: Slug | None = None
+    title: Text | None = None
+    reference: Annotated[str, StringConstraints(max_length=200)] | None = None
+    term: TermIn | None = None
+    capacity: Capacity | None = None
+    commercial_terms: dict[str, Annotated[str, StringConstraints(max_length=2000)]] | None = None
+
+
+class VoidIn(In):
+    reason: Reason
+    effective_at: UtcDatetime | None = None
+
+
+class SignIn(In):
+    signed_by: Annotated[list[Text], Field(min_length=1, max_length=20)]
+    effective_at: UtcDatetime | None = None
+    reason: Reason | None = None
+
+
+class AmendmentIn(In):
+    amendment_id: Slug | None = None
+    effective_at: UtcDatetime
+    capacity: Annotated[list[CapacityLineIn], Field(max_length=100)] = []
+    term_end: UtcDatetime | None = None
+    reason: Reason
+
+
+class TerminateIn(In):
+    effective_at: UtcDatetime
+    reason: Reason
+
+
+class AllocationIn(In):
+    allocation_id: Slug | None = None
+    workload: Slug
+    resource: ResourceCode
+    quantity: DecimalString
+    effective_at: UtcDatetime | None = None
+    until: UtcDatetime | None = None
+    reason: Reason | None = None
+
+
+class ResizeIn(In):
+    quantity: DecimalString
+    effective_at: UtcDatetime | None = None
+    reason: Reason
+
+
+class ReleaseIn(In):
+    effective_at: UtcDatetime | None = None
+    reason: Reason | None = None
+
+
+class LimitIn(In):
+    plan: Slug
+    limit: Slug
+    operation: Literal["set", "scale", "remove"]
+    value: DecimalString | None = None
+    factor: DecimalString | None = None
+    effective_at: UtcDatetime | None = None
+    until: UtcDatetime | None = None
+    reason: Reason
+
+
+class PeriodCloseIn(In):
+    through: UtcDatetime
+    reason: Reason | None = None
+
+
+class PeriodReopenIn(In):
+    through: UtcDatetime
+    reason: Reason
+
+
+# -- responses -----------------------------------------------------------------------------
+
+
+class HealthOut(Out):
+    status: Literal["ok", "error"]
+    database: Literal["ok", "error"]
+    head_position: int | None
+
+
+class Written(Out):
+    position: int = Field(description="global position of the last event this write appended")
+
+
+class PartyOut(PartyView):
+    pass
+
+
+class PartyWriteOut(PartyView, Written):
+    pass
+
+
+class PartyPage(Out):
+    items: list[PartyView]
+    next_cursor: str | None
+
+
+class FacilityWriteOut(FacilityView, Written):
+    pass
+
+
+class ContractWriteOut(ContractView, Written):
+    amendment_id: str | None = None
+    allocation_id: str | None = None
+
+
+class ContractPage(Out):
+    items: list[ContractView]
+    next_cursor: str | None
+
+
+class LimitsOut(Out):
+    items: list[LimitView]
+
+
+class LimitWriteOut(Written):
+    tenant: str
+    plan: str
+    limit: str
+    value: Quantity | None
+    unlimited: bool
+    effective_since: UtcDatetime
+    until: UtcDatetime | None
+
+
+class PeriodsOut(Out):
+    tenant: str
+    closed_through: UtcDatetime | None
+
+
+class PeriodWriteOut(PeriodsOut, Written):
+    pass
+
+
+class TimelineOut(Out):
+    items: list[TimelineItem]
+
+
+class EnvelopeOut(Out):
+    position: int
+    event_id: str
+    stream_id: str
+    stream_version: int
+    type: str
+    schema_version: int
+    effective_at: UtcDatetime
+    recorded_at: UtcDatetime
+    payload: dict[str, Any]
+    metadata: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class EventPage(Out):
+    items: list[EnvelopeOut]
+    next_after: int
+
+
+class StreamOut(Out):
+    stream_id: str
+    version: int
+    items: list[EnvelopeOut]
+
+
+class PlannedEvent(Out):
+    stream_id: str
+    type: str
+    schema_version: int
+    effective_at: UtcDatetime
+    payload: dict[str, Any]
+    metadata: dict[str, Any]
+
+
+class DryRunOut(Out):
+    dry_run: Literal[True]
+    events: list[PlannedEvent]
+    position: None = None
+    result: dict[str, Any]
+
+
+class VerifyOut(Out):
+    ok: bool
+    checked: int
+    head_position: int
+    head_hash: str
+    first_bad_position: int | None
+
+
+class FieldErrorOut(Out):
+    loc: list[str | int]
+    msg: str
+
+
+class ProblemOut(Out):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldErrorOut] | None = None
+    rule: str | None = None
+    resource: str | None = None
+    at: datetime | None = None

@@ -1,0 +1,110 @@
+"""The one write path of the API: request -> ledger command -> the answer, rendered in
+the command's own transaction so that an idempotent replay returns the same bytes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import orjson
+from django.http import HttpRequest, HttpResponse
+from pydantic import BaseModel
+from sqlalchemy import Connection
+
+from contracts.api.rendering import to_json
+from contracts.api.schemas import DryRunOut, PlannedEvent
+from contracts.runtime import get_ledger
+from ledger.apikeys import ApiKey
+from ledger.canonical import canonical_model_json
+from ledger.domain.commands import Command
+from ledger.errors import FieldError, InvalidInput
+from ledger.handlers import Context, IdempotencyRequest, Outcome, execute
+
+Render = Callable[[Connection, Outcome], BaseModel]
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+
+
+def _idempotency(request: HttpRequest, key: ApiKey) -> IdempotencyRequest | None:
+    value = request.headers.get(IDEMPOTENCY_HEADER)
+    if value is None:
+        return None
+    if not 0 < len(value) <= MAX_KEY_LENGTH or not value.isprintable():
+        raise InvalidInput(
+            "Idempotency-Key must be 1 to 255 printable characters",
+            [FieldError(("header", IDEMPOTENCY_HEADER), "1 to 255 printable characters")],
+        )
+    # The same key with the same method, path, query and body bytes is the same request.
+    digest = hashlib.sha256()
+    for part in (request.method or "", request.get_full_path(), request.body):
+        digest.update(part if isinstance(part, bytes) else part.encode())
+        digest.update(b"\0")
+    return IdempotencyRequest(
+        scope=f"api-key:{key.key_id}", key=value, fingerprint=digest.hexdigest()
+    )
+
+
+def pinned_version(request: HttpRequest) -> int | None:
+    """The contract version an If-Match header pins (`"3"`, `W/"3"` or `*` for none)."""
+    value = request.headers.get("If-Match")
+    if value is None or value.strip() == "*":
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise InvalidInput(
+            'If-Match must be a contract version ETag such as "3"',
+            [FieldError(("header", "If-Match"), "not a version ETag")],
+        )
+    return int(text)
+
+
+def _planned(outcome: Outcome) -> list[PlannedEvent]:
+    return [
+        PlannedEvent(
+            stream_id=new.stream_id,
+            type=new.event.event_type,
+            schema_version=new.event.schema_version,
+            effective_at=new.effective_at,
+            payload=orjson.loads(canonical_model_json(new.event)),
+            metadata=orjson.loads(canonical_model_json(new.metadata, exclude_none=True)),
+        )
+        for new in outcome.planned
+    ]
+
+
+def run(
+    request: HttpRequest,
+    key: ApiKey,
+    command: Command,
+    render: Render,
+    *,
+    status: int = 201,
+    dry_run: bool = False,
+    pinned: int | None = None,
+    etag: bool = False,
+) -> HttpResponse:
+    ctx = Context(
+        actor=f"api-key:{key.key_id}",
+        source="api",
+        correlation_id=(request.headers.get("X-Request-ID") or "")[:100] or None,
+        expected_version=pinned,
+        dry_run=dry_run,
+        idempotency=None if dry_run else _idempotency(request, key),
+    )
+
+    def respond(conn: Connection, outcome: Outcome) -> tuple[int, str]:
+        return status, to_json(render(conn, outcome)).decode()
+
+    outcome = execute(get_ledger(), command, ctx, respond=respond)
+    if dry_run:
+        body = DryRunOut(dry_run=True, events=_planned(outcome), result=dict(outcome.result))
+        return HttpResponse(to_json(body), status=status, content_type="application/json")
+    assert outcome.response is not None
+    code, text = outcome.response
+    response = HttpResponse(text, status=code, content_type="application/json")
+    if outcome.replayed is not None:
+        response["Idempotent-Replayed"] = "true"
+    if etag:
+        response["ETag"] = f'"{orjson.loads(text)["version"]}"'
+    return response

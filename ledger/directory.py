@@ -1,0 +1,97 @@
+"""Who is who: parties, closed periods, and which tenant owns a contract or a stream.
+
+Parties are read from their registration events (a party stream's first event never
+changes), closed periods from the last period event of the party's stream, and contract
+ownership from the active contract projection: each lookup is one index probe.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import orjson
+from sqlalchemy import Connection, select
+
+from ledger.canonical import parse_timestamp
+from ledger.domain import contract as contracts_domain
+from ledger.domain import party as parties_domain
+from ledger.errors import NotFound
+from ledger.queries import View, snapshot
+from ledger.tables import KNOWN_FOREVER, events
+
+PARTY_PREFIX = parties_domain.stream_id("")
+# Every stream id starting with "party-" sorts below "party." ('-' is 0x2d, '.' is 0x2e).
+_PARTY_UPPER = PARTY_PREFIX[:-1] + "."
+PERIOD_EVENTS = ("PeriodClosed", "PeriodReopened")
+
+
+class PartyView(View):
+    id: str
+    name: str
+    roles: list[str]
+
+
+def _party_view(payload: str) -> PartyView:
+    data = orjson.loads(payload)
+    return PartyView(id=data["party_id"], name=data["name"], roles=list(data["roles"]))
+
+
+def party(conn: Connection, party_id: str) -> PartyView:
+    payload = conn.execute(
+        select(events.c.payload).where(
+            events.c.stream_id == parties_domain.stream_id(party_id),
+            events.c.stream_version == 1,
+        )
+    ).scalar()
+    if payload is None:
+        raise NotFound("party", party_id)
+    return _party_view(payload)
+
+
+def parties(
+    conn: Connection, *, after: str | None = None, limit: int = 100, only: str | None = None
+) -> list[PartyView]:
+    """Parties ordered by id, starting after `after`; `only` restricts to one party."""
+    query = select(events.c.payload).where(
+        events.c.stream_version == 1,
+        events.c.stream_id > PARTY_PREFIX + (after or ""),
+        events.c.stream_id < _PARTY_UPPER,
+    )
+    if only is not None:
+        query = query.where(events.c.stream_id == parties_domain.stream_id(only))
+    rows = conn.execute(query.order_by(events.c.stream_id).limit(limit))
+    return [_party_view(payload) for (payload,) in rows]
+
+
+def closed_through(conn: Connection, tenant: str) -> datetime | None:
+    """Through when `tenant`'s books are closed (None if never closed)."""
+    stream = parties_domain.stream_id(tenant)
+    party(conn, tenant)
+    payload = conn.execute(
+        select(events.c.payload)
+        .where(events.c.stream_id == stream, events.c.type.in_(PERIOD_EVENTS))
+        .order_by(events.c.stream_version.desc())
+        .limit(1)
+    ).scalar()
+    return None if payload is None else parse_timestamp(orjson.loads(payload)["through"])
+
+
+def contract_tenant(conn: Connection, contract_id: str) -> str | None:
+    """The tenant a contract currently names, or None if there is no such contract."""
+    contracts = snapshot(conn).tables.contracts
+    found: str | None = conn.execute(
+        select(contracts.c.tenant).where(
+            contracts.c.contract_id == contract_id, contracts.c.known_to == KNOWN_FOREVER
+        )
+    ).scalar()
+    return found
+
+
+def stream_tenant(conn: Connection, stream_id: str) -> str | None:
+    """The tenant whose data a stream holds (None for facilities: they are the provider's)."""
+    if stream_id.startswith(PARTY_PREFIX):
+        return stream_id.removeprefix(PARTY_PREFIX)
+    contract_prefix = contracts_domain.stream_id("")
+    if stream_id.startswith(contract_prefix):
+        return contract_tenant(conn, stream_id.removeprefix(contract_prefix))
+    return None
