@@ -85,6 +85,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise serves from the finders; it only needs the dir
 # Static files (admin, API docs) are served by the app itself through WhiteNoise, from the
 # installed packages: nothing is fetched from a CDN, and no collectstatic step is needed.
 WHITENOISE_USE_FINDERS = True

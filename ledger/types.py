@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -30,9 +31,15 @@ def _finite_normalised(value: Decimal) -> Decimal:
     return Decimal(format_decimal(value))
 
 
+_RFC3339_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
+
+
 def _utc_instant(value: Any) -> Any:
-    if isinstance(value, bool | int | float):
-        raise ValueError("timestamps must be RFC 3339 strings, not numbers")
+    # pydantic would read 1700000000 (or "-1") as seconds since the epoch: refuse numbers.
+    if isinstance(value, bool | int | float) or (
+        isinstance(value, str) and not _RFC3339_DATE.match(value)
+    ):
+        raise ValueError("timestamps must be RFC 3339 strings such as 2026-05-06T00:00:00Z")
     return value
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -99,8 +100,20 @@ def field_errors(errors: Sequence[FieldError]) -> list[dict[str, Any]]:
     return [{"loc": _loc(e.loc), "msg": e.msg} for e in errors]
 
 
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _clean_loc(loc: Sequence[Any]) -> list[str | int]:
+    """pydantic's loc without union-member tags (`constrained-int`, `function-after[...]`);
+    query parameters are flat, so theirs is always `["query", name]`."""
+    parts = [p for p in _loc(loc) if isinstance(p, int) or _FIELD_NAME.match(p)]
+    if parts and parts[0] == "query":
+        return ["query", parts[-1]]
+    return parts
+
+
 def _pydantic_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    return [{"loc": _loc(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in errors]
+    return [{"loc": _clean_loc(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in errors]
 
 
 def _if_match_sent(request: HttpRequest) -> bool:
@@ -146,6 +159,8 @@ def _handlers() -> dict[type[Exception], Handler]:
         )
 
     def model_validation(request: HttpRequest, exc: pydantic.ValidationError) -> HttpResponse:
+        if any(tuple(e.get("loc", ()))[:1] == ("response",) for e in exc.errors()):
+            return crash(request, exc)  # an answer that breaks its own schema is our bug
         return problem(
             422, "the request is invalid", kind="invalid", errors=_pydantic_errors(exc.errors())
         )

@@ -7,7 +7,7 @@ from sqlalchemy import Connection
 from contracts.api import writes
 from contracts.api.auth import require, require_tenant, require_unbound
 from contracts.api.common import ERRORS, decode_cursor, encode_cursor, reading
-from contracts.api.schemas import DryRunOut, Page, PartyIn, PartyOut, PartyPage, PartyWriteOut
+from contracts.api.schemas import DryRunOut, Page, PartyIn, PartyPage, PartyWriteOut
 from ledger import directory
 from ledger.directory import PartyView
 from ledger.domain import commands as c
@@ -41,7 +41,7 @@ def list_parties(request: HttpRequest, page: Query[Page]) -> PartyPage:
     return PartyPage(items=items, next_cursor=encode_cursor(items[-1].id) if more else None)
 
 
-@router.get("/parties/{party_id}", response={200: PartyOut, **ERRORS})
+@router.get("/parties/{party_id}", response={200: PartyView, **ERRORS})
 def get_party(request: HttpRequest, party_id: str) -> PartyView:
     key = require(request, "contracts:read")
     require_tenant(key, party_id, "party", party_id)

@@ -23,6 +23,17 @@ DecimalString = Annotated[
 ]
 """A quantity: a decimal string in JSON (floats are refused)."""
 
+NonNegativeDecimal = Annotated[
+    Quantity,
+    Field(ge=0),
+    WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN.replace("-?", "")}),
+]
+PositiveDecimal = Annotated[
+    Quantity,
+    Field(gt=0),
+    WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN.replace("-?", "")}),
+]
+
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 Position = Annotated[int, Field(ge=0, le=2**53 - 1)]
 KnownAt = Position | UtcDatetime
@@ -84,7 +95,7 @@ class EventQuery(In):
 
 class CapacityLineIn(In):
     resource: ResourceCode
-    quantity: DecimalString
+    quantity: NonNegativeDecimal
     unit: Unit
 
 
@@ -169,14 +180,14 @@ class AllocationIn(In):
     allocation_id: Slug | None = None
     workload: Slug
     resource: ResourceCode
-    quantity: DecimalString
+    quantity: PositiveDecimal
     effective_at: UtcDatetime | None = None
     until: UtcDatetime | None = None
     reason: Reason | None = None
 
 
 class ResizeIn(In):
-    quantity: DecimalString
+    quantity: PositiveDecimal
     effective_at: UtcDatetime | None = None
     reason: Reason
 
@@ -218,10 +229,6 @@ class HealthOut(Out):
 
 class Written(Out):
     position: int = Field(description="global position of the last event this write appended")
-
-
-class PartyOut(PartyView):
-    pass
 
 
 class PartyWriteOut(PartyView, Written):

@@ -1,0 +1,528 @@
+"""Writes: what each returns, every invalid field, domain rules, If-Match, idempotency,
+dry runs and the request limits. A refused write appends nothing."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import orjson
+import pytest
+
+from ledger.demo import LEASE, ORBITAL
+from ledger.unit_of_work import Ledger
+from tests.api.conftest import ApiClient, problem
+
+FACILITY = {
+    "id": "colossus-2",
+    "provider": "spacex",
+    "name": "Colossus 2",
+    "location": "Memphis, Tennessee",
+    "capacity": [{"resource": "gpu.gb200", "quantity": "550000", "unit": "gpu"}],
+    "effective_at": "2026-11-30T23:59:30Z",
+}
+CONTRACT = {
+    "id": "ctr_colossus-2",
+    "provider": "spacex",
+    "tenant": "anthropic",
+    "facility": "colossus-1",
+    "title": "Colossus 1 second lease",
+    "term": {"start": "2028-05-06T00:00:00Z", "end": "2029-05-06T00:00:00Z"},
+    "capacity": [{"resource": "gpu.h100", "quantity": "100000", "unit": "gpu"}],
+}
+LIMIT = {
+    "plan": "claude-code-pro",
+    "limit": "requests-per-5h",
+    "operation": "set",
+    "value": "120",
+    "effective_at": "2026-12-01T00:00:00Z",
+    "reason": "holiday boost",
+}
+
+
+def body_of(response: Any) -> dict[str, Any]:
+    result: dict[str, Any] = orjson.loads(response.content)
+    return result
+
+
+def test_register_party_returns_the_party_and_position(demo: Ledger, admin: ApiClient) -> None:
+    response = admin.post("/parties", {"id": "acme-ai", "name": "Acme AI", "roles": ["tenant"]})
+    assert response.status_code == 201
+    assert body_of(response) == {
+        "id": "acme-ai",
+        "name": "Acme AI",
+        "roles": ["tenant"],
+        "position": demo.head().position,
+    }
+    assert admin.get("/parties/acme-ai").json() == {
+        "id": "acme-ai",
+        "name": "Acme AI",
+        "roles": ["tenant"],
+    }
+
+
+def test_register_facility_and_change_its_capacity(demo: Ledger, admin: ApiClient) -> None:
+    created = admin.post("/facilities", {**FACILITY, "reason": "in service"})
+    assert created.status_code == 201, created.content
+    assert body_of(created)["resources"] == [
+        {
+            "resource": "gpu.gb200",
+            "unit": "gpu",
+            "capacity": "550000",
+            "reserved": "0",
+            "free": "550000",
+        }
+    ]
+    changed = admin.post(
+        "/facilities/colossus-2/capacity",
+        {"capacity": [{"resource": "gpu.gb200", "quantity": "600000", "unit": "gpu"}]},
+    )
+    assert changed.status_code == 200, changed.content
+    assert body_of(changed)["resources"][0]["capacity"] == "600000"
+    assert body_of(changed)["position"] == demo.head().position
+
+
+def test_contract_lifecycle_through_the_api(demo: Ledger, admin: ApiClient) -> None:
+    drafted = admin.post("/contracts", CONTRACT)
+    assert drafted.status_code == 201, drafted.content
+    assert drafted["ETag"] == '"1"'
+    assert (body_of(drafted)["status"], body_of(drafted)["version"]) == ("draft", 1)
+
+    revised = admin.post(
+        "/contracts/ctr_colossus-2/revise",
+        {"title": "Colossus 1 renewal"},
+        headers={"If-Match": '"1"'},
+    )
+    assert revised.status_code == 200, revised.content
+    assert (body_of(revised)["title"], revised["ETag"]) == ("Colossus 1 renewal", '"2"')
+
+    signed = admin.post("/contracts/ctr_colossus-2/sign", {"signed_by": ["SpaceX", "Anthropic"]})
+    assert signed.status_code == 200, signed.content
+    assert body_of(signed)["status"] == "signed"  # its term starts in 2028
+
+    amended = admin.post(
+        "/contracts/ctr_colossus-2/amendments",
+        {
+            "amendment_id": "amd_more",
+            "effective_at": "2028-06-01T00:00:00Z",
+            "capacity": [{"resource": "gpu.h100", "quantity": "120000", "unit": "gpu"}],
+            "reason": "more GPUs from June",
+        },
+    )
+    assert amended.status_code == 201, amended.content
+    assert body_of(amended)["amendment_id"] == "amd_more"
+
+    allocated = admin.post(
+        "/contracts/ctr_colossus-2/allocations",
+        {
+            "allocation_id": "alc_eval",
+            "workload": "eval",
+            "resource": "gpu.h100",
+            "quantity": "1000",
+            "effective_at": "2028-05-06T00:00:00Z",
+            "reason": "scheduled",
+        },
+    )
+    assert allocated.status_code == 201, allocated.content
+    assert body_of(allocated)["allocation_id"] == "alc_eval"
+    resized = admin.post(
+        "/contracts/ctr_colossus-2/allocations/alc_eval/resize",
+        {"quantity": "2000", "effective_at": "2028-07-01T00:00:00Z", "reason": "grow"},
+    )
+    assert resized.status_code == 200, resized.content
+    released = admin.post(
+        "/contracts/ctr_colossus-2/allocations/alc_eval/release",
+        {"effective_at": "2028-08-01T00:00:00Z"},
+    )
+    assert released.status_code == 200, released.content
+    terminated = admin.post(
+        "/contracts/ctr_colossus-2/terminate",
+        {"effective_at": "2029-01-01T00:00:00Z", "reason": "ended early"},
+    )
+    assert terminated.status_code == 200, terminated.content
+    view = admin.get("/contracts/ctr_colossus-2", as_of="2028-07-15T00:00:00Z").json()
+    assert view["status"] == "active"
+    assert view["capacity"] == [{"resource": "gpu.h100", "quantity": "120000", "unit": "gpu"}]
+    assert [(a["allocation_id"], a["quantity"]) for a in view["allocations"]] == [
+        ("alc_eval", "2000")
+    ]
+    assert (
+        admin.get("/contracts/ctr_colossus-2", as_of="2029-02-01T00:00:00Z").json()["status"]
+        == "terminated"
+    )
+    events = admin.get("/contracts/ctr_colossus-2/events").json()
+    assert [e["type"] for e in events["items"]] == [
+        "ContractDrafted",
+        "ContractDraftRevised",
+        "ContractSigned",
+        "ContractAmended",
+        "CapacityAllocated",
+        "AllocationResized",
+        "AllocationReleased",
+        "ContractTerminated",
+    ]
+    assert events["version"] == 8
+
+
+def test_void_a_draft(demo: Ledger, admin: ApiClient) -> None:
+    response = admin.post(f"/contracts/{ORBITAL}/void", {"reason": "not pursued"})
+    assert response.status_code == 200
+    assert body_of(response)["status"] == "voided"
+
+
+def test_limits_and_periods(demo: Ledger, admin: ApiClient) -> None:
+    response = admin.post("/tenants/anthropic/limits", LIMIT)
+    assert response.status_code == 201, response.content
+    assert body_of(response) == {
+        "tenant": "anthropic",
+        "plan": "claude-code-pro",
+        "limit": "requests-per-5h",
+        "value": "120",
+        "unlimited": False,
+        "effective_since": "2026-12-01T00:00:00.000000Z",
+        "until": None,
+        "position": demo.head().position,
+    }
+    closed = admin.post("/tenants/anthropic/periods/close", {"through": "2026-11-01T00:00:00Z"})
+    assert closed.status_code == 201
+    assert body_of(closed)["closed_through"] == "2026-11-01T00:00:00.000000Z"
+    assert admin.get("/tenants/anthropic/periods").json() == {
+        "tenant": "anthropic",
+        "closed_through": "2026-11-01T00:00:00.000000Z",
+    }
+    late = admin.post(
+        "/tenants/anthropic/limits", {**LIMIT, "effective_at": "2026-10-01T00:00:00Z"}
+    )
+    assert problem(late, 409)["rule"] == "period_closed"
+    reopened = admin.post(
+        "/tenants/anthropic/periods/reopen",
+        {"through": "2026-09-01T00:00:00Z", "reason": "invoice reissued"},
+    )
+    assert reopened.status_code == 201
+    assert (
+        admin.post(
+            "/tenants/anthropic/limits", {**LIMIT, "effective_at": "2026-10-01T00:00:00Z"}
+        ).status_code
+        == 201
+    )
+
+
+# -- every invalid field is a 422 naming it, and appends nothing ---------------------------
+
+INVALID = [
+    ("/parties", {"id": "acme", "name": "A", "roles": []}, ["body", "body", "roles"]),
+    ("/parties", {"id": "Not A Slug", "name": "A", "roles": ["tenant"]}, ["body", "body", "id"]),
+    ("/parties", {"id": "acme", "name": "", "roles": ["tenant"]}, ["body", "body", "name"]),
+    ("/parties", {"id": "acme", "name": "A", "roles": ["landlord"]}, ["body", "body", "roles", 0]),
+    (
+        "/parties",
+        {"id": "acme", "name": "A", "roles": ["tenant"], "extra": 1},
+        ["body", "body", "extra"],
+    ),
+    ("/facilities", {**FACILITY, "capacity": []}, ["body", "body", "capacity"]),
+    (
+        "/facilities",
+        {**FACILITY, "capacity": [{"resource": "gpu.h100", "quantity": 1.5, "unit": "gpu"}]},
+        ["body", "body", "capacity", 0, "quantity"],
+    ),
+    (
+        "/facilities",
+        {**FACILITY, "capacity": [{"resource": "gpu.h100", "quantity": "-1", "unit": "gpu"}]},
+        ["body", "body", "capacity", 0, "quantity"],
+    ),
+    (
+        "/facilities",
+        {**FACILITY, "effective_at": "2026-05-06T00:00:00"},
+        ["body", "body", "effective_at"],
+    ),
+    (
+        "/facilities",
+        {**FACILITY, "effective_at": "2026-05-06T00:00:00+02:00"},
+        ["body", "body", "effective_at"],
+    ),
+    (
+        "/contracts",
+        {**CONTRACT, "term": {"start": "2028-05-06T00:00:00Z"}},
+        ["body", "body", "term", "end"],
+    ),
+    (
+        "/contracts",
+        {**CONTRACT, "capacity": [{"resource": "gpu.h100", "quantity": "abc", "unit": "gpu"}]},
+        ["body", "body", "capacity", 0, "quantity"],
+    ),
+    (
+        "/contracts",
+        {**CONTRACT, "capacity": [{"resource": "gpu.h100", "quantity": "1", "unit": ""}]},
+        ["body", "body", "capacity", 0, "unit"],
+    ),
+    ("/contracts", {k: v for k, v in CONTRACT.items() if k != "title"}, ["body", "body", "title"]),
+    (
+        f"/contracts/{LEASE}/allocations",
+        {"workload": "w", "resource": "gpu.h100"},
+        ["body", "body", "quantity"],
+    ),
+    (
+        f"/contracts/{LEASE}/allocations",
+        {"workload": "w", "resource": "gpu.h100", "quantity": "0"},
+        ["body", "body", "quantity"],
+    ),
+    (
+        f"/contracts/{LEASE}/allocations/alc_training/resize",
+        {"quantity": "1"},
+        ["body", "body", "reason"],
+    ),
+    (f"/contracts/{LEASE}/amendments", {"effective_at": "2027-01-01T00:00:00Z", "reason": "r"}, []),
+    (
+        f"/contracts/{LEASE}/terminate",
+        {"effective_at": "2027-01-01T00:00:00Z"},
+        ["body", "body", "reason"],
+    ),
+    (f"/contracts/{ORBITAL}/void", {}, ["body", "body", "reason"]),
+    (f"/contracts/{ORBITAL}/sign", {"signed_by": []}, ["body", "body", "signed_by"]),
+    (f"/contracts/{ORBITAL}/revise", {}, []),
+    ("/tenants/anthropic/limits", {**LIMIT, "operation": "double"}, ["body", "body", "operation"]),
+    ("/tenants/anthropic/limits", {**LIMIT, "value": None}, ["value"]),
+    ("/tenants/anthropic/limits", {**LIMIT, "operation": "scale"}, ["factor"]),
+    (
+        "/tenants/anthropic/limits",
+        {k: v for k, v in LIMIT.items() if k != "reason"},
+        ["body", "body", "reason"],
+    ),
+    ("/tenants/anthropic/periods/close", {"through": "yesterday"}, ["body", "body", "through"]),
+    (
+        "/tenants/anthropic/periods/reopen",
+        {"through": "2026-01-01T00:00:00Z"},
+        ["body", "body", "reason"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "loc"), INVALID, ids=[f"{p} {loc}" for p, _, loc in INVALID]
+)
+def test_invalid_input_is_422_naming_the_field(
+    demo: Ledger, admin: ApiClient, path: str, body: dict[str, Any], loc: list[Any]
+) -> None:
+    head = demo.head().position
+    found = problem(admin.post(path, body), 422)
+    if loc:
+        assert loc in [e["loc"] for e in found["errors"]], found
+    assert demo.head().position == head
+
+
+def test_malformed_json_is_400(demo: Ledger, admin: ApiClient) -> None:
+    problem(admin.post("/parties", b"{not json"), 400)
+
+
+@pytest.mark.parametrize(
+    ("params", "loc"),
+    [
+        ({"as_of": "soon"}, ["query", "as_of"]),
+        ({"known_at": "-1"}, ["query", "known_at"]),
+        ({"as_of": "2026-05-06T00:00:00"}, ["query", "as_of"]),
+    ],
+)
+def test_invalid_query_parameters_are_422(
+    demo: Ledger, admin: ApiClient, params: dict[str, str], loc: list[str]
+) -> None:
+    found = problem(admin.get("/tenants/anthropic/entitlements", **params), 422)
+    assert {tuple(e["loc"]) for e in found["errors"]} == {tuple(loc)}
+
+
+def test_list_parameters_are_validated(demo: Ledger, admin: ApiClient) -> None:
+    problem(admin.get("/contracts", limit="0"), 422)
+    problem(admin.get("/contracts", limit="1001"), 422)
+    problem(admin.get("/contracts", status="pending"), 422)
+    assert problem(admin.get("/contracts", cursor="***"), 422)["errors"][0]["loc"] == [
+        "query",
+        "cursor",
+    ]
+    problem(admin.get("/events", after="-1"), 422)
+    problem(admin.get("/tenants/anthropic/entitlements/timeline", to="2027-01-01T00:00:00Z"), 422)
+    problem(admin.get("/tenants/anthropic/entitlements/changes"), 422)
+
+
+# -- domain rules: 409 naming the rule, the resource and the instant ---------------------
+
+
+def test_an_over_allocation_is_409_with_rule_resource_and_instant(
+    demo: Ledger, admin: ApiClient
+) -> None:
+    head = demo.head().position
+    body = {
+        "workload": "eval",
+        "resource": "gpu.h100",
+        "quantity": "10001",
+        "effective_at": "2026-07-01T00:00:00Z",
+        "reason": "backfill",
+    }
+    found = problem(admin.post(f"/contracts/{LEASE}/allocations", body), 409)
+    assert found["rule"] == "allocation_exceeds_contract"
+    assert found["type"].endswith("/rules/allocation_exceeds_contract")
+    assert (found["resource"], found["at"]) == ("gpu.h100", "2026-07-01T00:00:00.000000Z")
+    assert demo.head().position == head
+    body["quantity"] = "10000"  # exactly what is left: 100k + 60k + 50k of 220k allocated
+    assert admin.post(f"/contracts/{LEASE}/allocations", body).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "rule"),
+    [
+        (f"/contracts/{LEASE}/sign", {"signed_by": ["x"]}, "contract_state"),
+        (
+            f"/contracts/{ORBITAL}/terminate",
+            {"effective_at": "2028-02-01T00:00:00Z", "reason": "r"},
+            "contract_state",
+        ),
+        (
+            "/contracts",
+            {**CONTRACT, "term": {"start": "2029-01-01T00:00:00Z", "end": "2029-01-01T00:00:00Z"}},
+            "term_invalid",
+        ),
+        (
+            "/contracts",
+            {**CONTRACT, "facility": "orbital-1", "provider": "anthropic"},
+            "party_role",
+        ),
+        ("/contracts", {**CONTRACT, "id": LEASE}, "already_exists"),
+        ("/tenants/anthropic/limits", {**LIMIT, "value": "-1"}, "limit_invalid"),
+        ("/parties", {"id": "anthropic", "name": "A", "roles": ["tenant"]}, "already_exists"),
+    ],
+)
+def test_broken_rules_are_409(
+    demo: Ledger, admin: ApiClient, path: str, body: dict[str, Any], rule: str
+) -> None:
+    head = demo.head().position
+    assert problem(admin.post(path, body), 409)["rule"] == rule
+    assert demo.head().position == head
+
+
+def test_signing_an_overcommitting_contract_is_409(demo: Ledger, admin: ApiClient) -> None:
+    overlapping = {
+        **CONTRACT,
+        "term": {"start": "2027-01-01T00:00:00Z", "end": "2027-06-01T00:00:00Z"},
+    }
+    assert admin.post("/contracts", overlapping).status_code == 201
+    found = problem(admin.post("/contracts/ctr_colossus-2/sign", {"signed_by": ["x"]}), 409)
+    assert (found["rule"], found["resource"], found["at"]) == (
+        "facility_overcommitted",
+        "gpu.h100",
+        "2027-01-01T00:00:00.000000Z",
+    )
+
+
+def test_unknown_resources_are_404(demo: Ledger, admin: ApiClient) -> None:
+    problem(admin.get("/contracts/ctr_nope"), 404)
+    problem(admin.post("/contracts/ctr_nope/void", {"reason": "r"}), 404)
+    problem(admin.post(f"/contracts/{LEASE}/allocations/alc_nope/release", {}), 404)
+    problem(admin.get("/tenants/nobody/entitlements"), 404)
+    problem(admin.get("/facilities/nowhere"), 404)
+    problem(admin.get("/streams/party-nobody"), 404)
+
+
+# -- If-Match ------------------------------------------------------------------------------
+
+
+def test_if_match_with_a_stale_version_is_412(demo: Ledger, admin: ApiClient) -> None:
+    current = admin.get(f"/contracts/{ORBITAL}")
+    etag = current["ETag"]
+    assert etag == f'"{current.json()["version"]}"'
+    head = demo.head().position
+    stale = admin.post(f"/contracts/{ORBITAL}/revise", {"title": "x"}, headers={"If-Match": '"0"'})
+    problem(stale, 412)
+    assert demo.head().position == head
+    fresh = admin.post(f"/contracts/{ORBITAL}/revise", {"title": "x"}, headers={"If-Match": etag})
+    assert fresh.status_code == 200
+    problem(
+        admin.post(f"/contracts/{ORBITAL}/revise", {"title": "y"}, headers={"If-Match": etag}), 412
+    )
+    problem(
+        admin.post(f"/contracts/{ORBITAL}/revise", {"title": "y"}, headers={"If-Match": "banana"}),
+        422,
+    )
+
+
+# -- idempotency ---------------------------------------------------------------------------
+
+
+def test_a_repeated_idempotent_post_replays_the_first_answer(
+    demo: Ledger, admin: ApiClient
+) -> None:
+    headers = {"Idempotency-Key": "limit-1"}
+    first = admin.post("/tenants/anthropic/limits", LIMIT, headers=headers)
+    head = demo.head().position
+    again = admin.post("/tenants/anthropic/limits", LIMIT, headers=headers)
+    assert (again.status_code, again.content) == (first.status_code, first.content)
+    assert again["Idempotent-Replayed"] == "true"
+    assert demo.head().position == head
+    other = admin.post("/tenants/anthropic/limits", {**LIMIT, "value": "121"}, headers=headers)
+    assert problem(other, 422)["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert demo.head().position == head
+
+
+def test_idempotency_keys_belong_to_their_api_key(demo: Ledger, make_client: Any) -> None:
+    headers = {"Idempotency-Key": "same"}
+    first = make_client("limits:write").post("/tenants/anthropic/limits", LIMIT, headers=headers)
+    second = make_client("limits:write").post(
+        "/tenants/anthropic/limits", {**LIMIT, "value": "130"}, headers=headers
+    )
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert body_of(second)["position"] == body_of(first)["position"] + 1
+
+
+def test_an_invalid_idempotency_key_is_422(demo: Ledger, admin: ApiClient) -> None:
+    found = problem(
+        admin.post("/tenants/anthropic/limits", LIMIT, headers={"Idempotency-Key": "x" * 256}), 422
+    )
+    assert found["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+
+
+# -- dry runs ------------------------------------------------------------------------------
+
+
+def test_a_dry_run_answers_with_the_events_and_appends_nothing(
+    demo: Ledger, admin: ApiClient
+) -> None:
+    head = demo.head().position
+    response = admin.post("/tenants/anthropic/limits?dry_run=true", LIMIT)
+    assert response.status_code == 201
+    body = body_of(response)
+    assert (body["dry_run"], body["position"]) == (True, None)
+    [event] = body["events"]
+    assert (event["stream_id"], event["type"], event["payload"]["value"]) == (
+        "party-anthropic",
+        "LimitChanged",
+        "120",
+    )
+    assert event["metadata"]["reason"] == "holiday boost"
+    assert demo.head().position == head
+    bad = copy.deepcopy(LIMIT) | {"effective_at": "2026-12-01T00:00:00Z", "value": "-5"}
+    assert (
+        problem(admin.post("/tenants/anthropic/limits?dry_run=true", bad), 409)["rule"]
+        == "limit_invalid"
+    )
+
+
+# -- request limits and Django's own errors -------------------------------------------------
+
+
+def test_a_body_over_the_limit_is_413(demo: Ledger, admin: ApiClient, settings: Any) -> None:
+    settings.LEDGER_API_MAX_BODY_BYTES = 1000
+    from django.test import override_settings
+
+    with override_settings(LEDGER_API_MAX_BODY_BYTES=1000):
+        from contracts.api.errors import ProblemMiddleware
+
+        middleware = ProblemMiddleware(lambda request: None)  # type: ignore[arg-type,return-value]
+        assert middleware.max_body == 1000
+    big = {"id": "acme", "name": "A" * 300_000, "roles": ["tenant"]}
+    head = demo.head().position
+    problem(admin.post("/parties", big), 413)
+    assert demo.head().position == head
+
+
+def test_unknown_paths_and_methods_are_problem_json(demo: Ledger, admin: ApiClient) -> None:
+    assert "/api/v1/nothing-here" in problem(admin.get("/nothing-here"), 404)["detail"]
+    response = admin.client.delete("/api/v1/parties")
+    problem(response, 405)
+    assert "GET" in response["Allow"] and "POST" in response["Allow"]
