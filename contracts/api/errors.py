@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 import pydantic
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
@@ -226,20 +227,18 @@ class ProblemMiddleware:
     error response Django produced itself (404, 405, 500...) becomes problem+json."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        from django.conf import settings
-
         self.get_response = get_response
-        self.max_body = int(settings.LEDGER_API_MAX_BODY_BYTES)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith(API_PREFIX):
             return self.get_response(request)
+        max_body = int(settings.LEDGER_API_MAX_BODY_BYTES)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return problem(400, "Content-Length is not a number")
-        if length > self.max_body:
-            return problem(413, f"the request body is larger than {self.max_body} bytes")
+        if length > max_body:
+            return problem(413, f"the request body is larger than {max_body} bytes")
         response = self.get_response(request)
         if response.status_code >= 400 and not response.get("Content-Type", "").startswith(PROBLEM):
             return self._as_problem(request, response)
