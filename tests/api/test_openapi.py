@@ -1,0 +1,70 @@
+"""The OpenAPI document is the contract of shared/API.md, and it works offline."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from tests.api.conftest import API
+
+API_MD = Path(settings.BASE_DIR).parent / "shared" / "API.md"
+ENDPOINT = re.compile(r"`(GET|POST|PUT|PATCH|DELETE) (/[^`?\s]*)")
+
+
+def documented_endpoints() -> set[tuple[str, str]]:
+    text = API_MD.read_text()
+    section = text[text.index("## Endpoints") :]
+    return {(method, _shape(path)) for method, path in ENDPOINT.findall(section)}
+
+
+def _shape(path: str) -> str:
+    """`/contracts/{id}` and `/contracts/{contract_id}` are the same endpoint."""
+    return re.sub(r"\{[^}]+\}", "{}", path.rstrip("/"))
+
+
+@pytest.fixture
+def openapi(db: None) -> dict:  # type: ignore[type-arg]
+    response = Client().get(f"{API}/openapi.json")
+    assert response.status_code == 200
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_api_md_is_there_to_compare_with() -> None:
+    assert API_MD.exists(), f"{API_MD} is missing: the API contract cannot be checked"
+    assert len(documented_endpoints()) > 30
+
+
+def test_every_endpoint_of_api_md_is_in_the_openapi_document(openapi: dict) -> None:  # type: ignore[type-arg]
+    served = {
+        (method.upper(), _shape(path.removeprefix("/api/v1")))
+        for path, operations in openapi["paths"].items()
+        for method in operations
+    }
+    assert documented_endpoints() - served == set()
+
+
+def test_error_responses_are_documented_as_problem_json(openapi: dict) -> None:  # type: ignore[type-arg]
+    contract = openapi["paths"]["/api/v1/contracts/{contract_id}"]["get"]["responses"]
+    assert set(contract["404"]["content"]) == {"application/problem+json"}
+    assert set(contract["200"]["content"]) == {"application/json"}
+
+
+def test_quantities_are_decimal_strings_in_the_schema(openapi: dict) -> None:  # type: ignore[type-arg]
+    line = openapi["components"]["schemas"]["CapacityLineIn"]["properties"]["quantity"]
+    assert line["type"] == "string"
+    assert "pattern" in line
+
+
+def test_the_docs_page_uses_only_local_assets(db: None) -> None:
+    page = Client().get(f"{API}/docs")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets, html
+    assert all(a.startswith("/") for a in assets), assets
+    for asset in assets:
+        assert Client().get(asset).status_code == 200, asset
