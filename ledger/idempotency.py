@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ledger.canonical import canonical_json
-from ledger.errors import IdempotencyConflict, IdempotencyRace
+from ledger.errors import IdempotencyConflict, IdempotencyRace, InvalidInput
 from ledger.tables import idempotency_keys
 
 
@@ -72,3 +72,17 @@ def remember(conn: Connection, record: IdempotencyRecord, now: datetime) -> None
         )
     except IntegrityError as exc:
         raise IdempotencyRace(f"idempotency key {record.key!r} was recorded concurrently") from exc
+
+
+MIN_RETENTION = timedelta(hours=24)
+"""API.md promises that keys are kept at least this long."""
+
+
+def purge(conn: Connection, now: datetime, keep: timedelta = MIN_RETENTION) -> int:
+    """Forget records older than `keep` (never less than a day); returns how many."""
+    if keep < MIN_RETENTION:
+        raise InvalidInput(f"idempotency records are kept at least {MIN_RETENTION}")
+    result = conn.execute(
+        delete(idempotency_keys).where(idempotency_keys.c.created_at < now - keep)
+    )
+    return int(result.rowcount)
