@@ -7,6 +7,7 @@ from `connections[...].settings_dict` makes the ledger follow.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connections
@@ -14,6 +15,7 @@ from django.db import connections
 from contracts.database import sqlalchemy_url
 from ledger.bootstrap import build_ledger
 from ledger.database import make_engine
+from ledger.signing import Signer
 from ledger.unit_of_work import Ledger
 
 _lock = threading.Lock()
@@ -39,3 +41,21 @@ def dispose_all() -> None:
         for ledger in _ledgers.values():
             ledger.engine.dispose()
         _ledgers.clear()
+
+
+class SigningKeyMissing(Exception):
+    pass
+
+
+def get_signer() -> Signer:
+    """The manifest signing key from settings: LEDGER_SIGNING_KEY, else its file."""
+    pem = settings.LEDGER_SIGNING_KEY.encode()
+    if not pem:
+        path = Path(settings.LEDGER_SIGNING_KEY_FILE)
+        if not path.exists():
+            raise SigningKeyMissing(
+                f"no signing key: set LEDGER_SIGNING_KEY or run `manage.py create_signing_key`"
+                f" (expected {path})"
+            )
+        pem = path.read_bytes()
+    return Signer.from_pem(pem)

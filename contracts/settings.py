@@ -91,6 +91,14 @@ STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise serves from the finders; it only 
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# -- audit exports ----------------------------------------------------------------------
+# The Ed25519 key that signs export manifests: PEM text in LEDGER_SIGNING_KEY, or a file
+# (`python manage.py create_signing_key` writes one).
+LEDGER_SIGNING_KEY = os.environ.get("LEDGER_SIGNING_KEY", "")
+LEDGER_SIGNING_KEY_FILE = Path(
+    os.environ.get("LEDGER_SIGNING_KEY_FILE", str(VAR_DIR / "signing-key.pem"))
+)
+
 # -- REST API ---------------------------------------------------------------------------
 LEDGER_API_MAX_BODY_BYTES = int(os.environ.get("LEDGER_API_MAX_BODY_BYTES", str(256 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = LEDGER_API_MAX_BODY_BYTES

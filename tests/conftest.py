@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.db import connections
 
 from contracts.runtime import dispose_all, get_ledger
+from ledger.signing import Signer
 from ledger.unit_of_work import Ledger
 from tests import support
 
@@ -51,6 +53,17 @@ def django_db_setup(
 ) -> Iterator[None]:
     yield
     dispose_all()  # the test database cannot be dropped while the ledger holds connections
+
+
+@pytest.fixture(scope="session")
+def signing_pem() -> str:
+    return Signer.generate().private_pem().decode()
+
+
+@pytest.fixture(autouse=True)
+def _signing_key(settings: Any, signing_pem: str) -> None:
+    """Every test signs with a throwaway key, never with a key file on this machine."""
+    settings.LEDGER_SIGNING_KEY = signing_pem
 
 
 @pytest.fixture

@@ -90,6 +90,16 @@ class EventQuery(In):
     type: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
 
 
+class ExportQuery(In):
+    format: Literal["jsonl", "csv"] = "jsonl"
+    tenant: Slug | None = None
+    from_: UtcDatetime | None = Field(None, alias="from", description="recorded at or after")
+    to: UtcDatetime | None = Field(None, description="recorded before")
+    up_to: Position | None = Field(
+        None, description="last position included (default: the head, sent back in X-Ledger-Up-To)"
+    )
+
+
 # -- request bodies ------------------------------------------------------------------------
 
 

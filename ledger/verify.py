@@ -1,0 +1,269 @@
+"""Offline verifier of audit exports:
+`python -m ledger.verify FILE [--manifest M] [--public-key K]`.
+
+It needs Python and the `cryptography` package only: no database, no Django, nothing else
+of this project (it imports only the standard library and `cryptography`), so an auditor
+can read it whole and run it anywhere.
+
+Checked, line by line (JSONL: one canonical envelope a line; CSV: one envelope a row):
+- each event's hash: sha256(prev_hash + canonical JSON of the envelope without hashes);
+- a JSONL line is itself canonical JSON (RFC 8785), so no byte of it can change unseen;
+- positions strictly increase; where two positions are consecutive, the later event's
+  prev_hash is the earlier's hash (the chain links the file can see);
+- per stream, versions increase by exactly one.
+With a manifest: its Ed25519 signature (against the public key given, else the one it
+names), the file's sha256, the count, first and last positions, the per-stream last
+versions and, for an export not filtered by tenant, that no position is missing.
+
+Prints one line (`OK: ...` or `FAILED at line N: ...`); exit status 0 when the export
+verifies, 1 when it does not, 2 when it cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import hashlib
+import io
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+CSV_COLUMNS = (
+    "position",
+    "event_id",
+    "stream_id",
+    "stream_version",
+    "type",
+    "schema_version",
+    "effective_at",
+    "recorded_at",
+    "payload",
+    "metadata",
+    "prev_hash",
+    "hash",
+)
+INTEGER_COLUMNS = ("position", "stream_version", "schema_version")
+JSON_COLUMNS = ("payload", "metadata")
+HASHES = ("prev_hash", "hash")
+
+
+def canonical(value: Any) -> bytes:
+    """RFC 8785 (JCS) for the values an export holds: objects, arrays, strings, integers,
+    booleans and null (the ledger stores no floats)."""
+    return _jcs(value).encode("utf-8")
+
+
+def _jcs(value: Any) -> str:
+    if isinstance(value, dict):
+        items = sorted(value.items(), key=lambda item: item[0].encode("utf-16-be"))
+        return "{" + ",".join(f"{_jcs(k)}:{_jcs(v)}" for k, v in items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_jcs(v) for v in value) + "]"
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int):
+        if abs(value) > 2**53 - 1:
+            raise ValueError(f"integer {value} is outside the exact JSON range")
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    raise ValueError(f"{type(value).__name__} has no canonical form here")
+
+
+def event_hash(envelope: dict[str, Any]) -> str:
+    body = {k: v for k, v in envelope.items() if k not in HASHES}
+    return hashlib.sha256(envelope["prev_hash"].encode("ascii") + canonical(body)).hexdigest()
+
+
+class Broken(Exception):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+@dataclass
+class Summary:
+    count: int = 0
+    first_position: int | None = None
+    last_position: int | None = None
+    last_hash: str | None = None
+    stream_versions: dict[str, int] = field(default_factory=dict)
+    gaps: int = 0
+    first_gap_line: int | None = None
+    sha256: str = ""
+
+
+def read_jsonl(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, envelope) for each line; a line must be canonical JSON."""
+    for number, line in enumerate(stream, start=1):
+        raw = line.removesuffix(b"\n")
+        try:
+            envelope = json.loads(raw)
+        except ValueError:
+            raise Broken(number, "not a JSON line") from None
+        if not isinstance(envelope, dict):
+            raise Broken(number, "not a JSON object")
+        if canonical(envelope) != raw:
+            raise Broken(number, "not in canonical JSON form (edited?)")
+        yield number, envelope
+
+
+def read_csv(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any]]]:
+    reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8", newline=""))
+    header = next(reader, None)
+    if header is None or tuple(header) != CSV_COLUMNS:
+        raise Broken(1, f"the header is not {','.join(CSV_COLUMNS)}")
+    for number, row in enumerate(reader, start=2):
+        if len(row) != len(CSV_COLUMNS):
+            raise Broken(number, f"{len(row)} columns instead of {len(CSV_COLUMNS)}")
+        envelope: dict[str, Any] = dict(zip(CSV_COLUMNS, row, strict=True))
+        try:
+            for column in INTEGER_COLUMNS:
+                envelope[column] = int(envelope[column])
+            for column in JSON_COLUMNS:
+                text = envelope[column]
+                envelope[column] = json.loads(text)
+                if canonical(envelope[column]).decode() != text:
+                    raise ValueError(f"{column} is not canonical JSON")
+        except ValueError as exc:
+            raise Broken(number, str(exc)) from None
+        yield number, envelope
+
+
+class ChainChecker:
+    """Checks envelopes one at a time, in file order; raises `Broken` at the first bad one."""
+
+    def __init__(self) -> None:
+        self.summary = Summary()
+
+    def check(self, number: int, envelope: dict[str, Any]) -> None:
+        summary = self.summary
+        missing = [c for c in CSV_COLUMNS if c not in envelope]
+        if missing or len(envelope) != len(CSV_COLUMNS):
+            raise Broken(number, f"not an envelope (missing {missing or 'nothing'})")
+        try:
+            expected = event_hash(envelope)
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise Broken(number, f"unreadable envelope: {exc}") from None
+        position = envelope["position"]
+        if expected != envelope["hash"]:
+            raise Broken(number, f"position {position}: hash does not match its content")
+        if summary.last_position is not None:
+            if position <= summary.last_position:
+                raise Broken(number, f"position {position} after {summary.last_position}")
+            if position == summary.last_position + 1:
+                if envelope["prev_hash"] != summary.last_hash:
+                    raise Broken(number, f"position {position}: prev_hash breaks the chain")
+            else:
+                summary.gaps += 1
+                summary.first_gap_line = summary.first_gap_line or number
+        stream, version = envelope["stream_id"], envelope["stream_version"]
+        known = summary.stream_versions.get(stream)
+        if known is not None and version != known + 1:
+            raise Broken(number, f"stream {stream} jumps from version {known} to {version}")
+        summary.stream_versions[stream] = version
+        summary.count += 1
+        summary.first_position = summary.first_position or position
+        summary.last_position, summary.last_hash = position, envelope["hash"]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_file(path: Path, fmt: str) -> Summary:
+    """Check every event of an export file, streaming it (memory stays flat)."""
+    checker = ChainChecker()
+    with path.open("rb") as stream:
+        for number, envelope in (read_csv if fmt == "csv" else read_jsonl)(stream):
+            checker.check(number, envelope)
+    checker.summary.sha256 = file_sha256(path)
+    return checker.summary
+
+
+def manifest_body(manifest: dict[str, Any]) -> bytes:
+    """The bytes a manifest's signature covers: its canonical JSON without the signature."""
+    return canonical({k: v for k, v in manifest.items() if k != "signature"})
+
+
+def check_manifest(
+    manifest: dict[str, Any], summary: Summary, public_key_pem: bytes | None
+) -> None:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    pem = public_key_pem or str(manifest.get("public_key", "")).encode()
+    try:
+        key = load_pem_public_key(pem)
+    except ValueError:
+        raise Broken(0, "the public key is not a PEM Ed25519 key") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise Broken(0, "the public key is not an Ed25519 key")
+    if public_key_pem is not None and manifest.get("public_key", "").encode() != public_key_pem:
+        raise Broken(0, "the manifest names another signing key")
+    try:
+        key.verify(base64.b64decode(manifest.get("signature", "")), manifest_body(manifest))
+    except (InvalidSignature, ValueError):
+        raise Broken(0, "the manifest's signature is not valid for this key") from None
+    expected = {
+        "sha256": summary.sha256,
+        "count": summary.count,
+        "first_position": summary.first_position,
+        "last_position": summary.last_position,
+        "stream_versions": summary.stream_versions,
+    }
+    for name, value in expected.items():
+        if manifest.get(name) != value:
+            raise Broken(
+                0, f"the file's {name} is not the manifest's ({value!r} vs {manifest.get(name)!r})"
+            )
+    if not (manifest.get("filters") or {}).get("tenant") and summary.gaps:
+        raise Broken(summary.first_gap_line or 0, "a position is missing from an unfiltered export")
+
+
+def verify(path: Path, manifest_path: Path | None, public_key_path: Path | None) -> str:
+    manifest = json.loads(manifest_path.read_bytes()) if manifest_path else None
+    fmt = (manifest or {}).get("format") or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+    summary = check_file(path, fmt)
+    if manifest is not None:
+        check_manifest(manifest, summary, public_key_path.read_bytes() if public_key_path else None)
+    signed = "signed manifest verified" if manifest else "no manifest given"
+    return (
+        f"OK: {summary.count} events, positions {summary.first_position}..{summary.last_position},"
+        f" {len(summary.stream_versions)} streams, sha256 {summary.sha256}; {signed}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ledger.verify", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--manifest", type=Path)
+    parser.add_argument("--public-key", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        print(verify(args.file, args.manifest, args.public_key))
+    except Broken as exc:
+        where = f"line {exc.line}" if exc.line else "manifest"
+        print(f"FAILED at {where}: {exc.reason}")
+        return 1
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        print(f"cannot read the export: {exc}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""Audit exports: the same bytes from the command and the API, a signed manifest, an
+offline verifier that catches any edit, and a byte-identical backup and restore."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ledger import queries
+from ledger.canonical import canonical_json
+from ledger.demo import LEASE, ORBITAL
+from ledger.signing import Signer
+from ledger.unit_of_work import Ledger
+from ledger.verify import canonical, main
+from tests import support
+from tests.api.conftest import ApiClient, MakeClient
+
+VERIFY = [sys.executable, "-m", "ledger.verify"]
+
+
+def export(tmp_path: Path, name: str = "ledger.jsonl", *args: str) -> tuple[Path, Path]:
+    output = tmp_path / name
+    call_command("export_audit", "--output", str(output), *args)
+    return output, output.with_name(output.name + ".manifest.json")
+
+
+def verifies(file: Path, manifest: Path | None = None, key: Path | None = None) -> tuple[int, str]:
+    argv = [str(file)]
+    if manifest is not None:
+        argv += ["--manifest", str(manifest)]
+    if key is not None:
+        argv += ["--public-key", str(key)]
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(argv)
+    return code, out.getvalue().strip()
+
+
+@pytest.fixture
+def public_key(tmp_path: Path) -> Path:
+    path = tmp_path / "public.pem"
+    path.write_text(Signer.from_pem(settings.LEDGER_SIGNING_KEY.encode()).public_pem())
+    return path
+
+
+def test_an_export_verifies_offline_with_its_signed_manifest(
+    demo: Ledger, tmp_path: Path, public_key: Path
+) -> None:
+    file, manifest_path = export(tmp_path)
+    lines = file.read_bytes().splitlines()
+    assert len(lines) == demo.head().position
+    first = json.loads(lines[0])
+    assert set(first) == {
+        "position",
+        "event_id",
+        "stream_id",
+        "stream_version",
+        "type",
+        "schema_version",
+        "effective_at",
+        "recorded_at",
+        "payload",
+        "metadata",
+        "prev_hash",
+        "hash",
+    }
+    manifest = json.loads(manifest_path.read_text())
+    head = demo.head()
+    assert (manifest["count"], manifest["first_position"], manifest["last_position"]) == (
+        head.position,
+        1,
+        head.position,
+    )
+    assert (manifest["head_position"], manifest["head_hash"]) == (head.position, head.hash)
+    assert manifest["stream_versions"][f"contract-{LEASE}"] == 6
+    # The command-line verifier: Python and cryptography only.
+    result = subprocess.run(
+        [*VERIFY, str(file), "--manifest", str(manifest_path), "--public-key", str(public_key)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=settings.BASE_DIR,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(f"OK: {head.position} events")
+    assert len(result.stdout.strip().splitlines()) == 1
+
+
+def test_the_verifier_imports_nothing_but_the_standard_library_and_cryptography(
+    demo: Ledger, tmp_path: Path, public_key: Path
+) -> None:
+    file, manifest = export(tmp_path)
+    blocked = [
+        "django",
+        "sqlalchemy",
+        "pydantic",
+        "orjson",
+        "rfc8785",
+        "psycopg",
+        "alembic",
+        "ninja",
+        "rich",
+    ]
+    code = (
+        "import sys\n"
+        f"for name in {blocked!r}: sys.modules[name] = None\n"
+        "from ledger.verify import main\n"
+        f"sys.exit(main([{str(file)!r}, '--manifest', {str(manifest)!r}, '--public-key', {str(public_key)!r}]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=settings.BASE_DIR,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _mutations(lines: list[bytes]) -> list[tuple[str, list[bytes], set[int]]]:
+    """(what, mutated lines, lines the verifier may name first; empty: the manifest's)."""
+    found: list[tuple[str, list[bytes], set[int]]] = []
+    for i, line in enumerate(lines):
+        record = json.loads(line)
+        edited = dict(record, payload={**record["payload"], "tampered": "yes"})
+        found.append(
+            (f"edit line {i + 1}", [*lines[:i], canonical(edited), *lines[i + 1 :]], {i + 1})
+        )
+        found.append(
+            (
+                f"byte edit line {i + 1}",
+                [*lines[:i], line.replace(b'"', b"'", 1), *lines[i + 1 :]],
+                {i + 1},
+            )
+        )
+        found.append((f"delete line {i + 1}", [*lines[:i], *lines[i + 1 :]], set()))
+        found.append((f"duplicate line {i + 1}", [*lines[: i + 1], line, *lines[i + 1 :]], {i + 2}))
+        if i + 1 < len(lines):
+            swapped = [*lines[:i], lines[i + 1], line, *lines[i + 2 :]]
+            # The moved-up event is out of its stream's order, or the next one goes back.
+            found.append((f"swap lines {i + 1} and {i + 2}", swapped, {i + 1, i + 2}))
+    forged = json.loads(lines[-1])
+    forged.update(
+        position=forged["position"] + 1,
+        stream_version=forged["stream_version"] + 1,
+        prev_hash=forged["hash"],
+    )
+    from ledger.verify import event_hash
+
+    forged["hash"] = event_hash(forged)
+    found.append(("append a forged event", [*lines, canonical(forged)], set()))
+    return found
+
+
+def test_every_single_line_change_is_detected(
+    demo: Ledger, tmp_path: Path, public_key: Path
+) -> None:
+    file, manifest = export(tmp_path)
+    lines = file.read_bytes().splitlines()
+    mutations = _mutations(lines)
+    assert len(mutations) > 4 * len(lines)
+    for what, mutated, named in mutations:
+        file.write_bytes(b"\n".join(mutated) + b"\n")
+        code, verdict = verifies(file, manifest, public_key)
+        assert code == 1, f"{what}: {verdict}"
+        if named:
+            assert verdict.split(":")[0] in {f"FAILED at line {n}" for n in named}, what
+
+
+def test_edits_and_reorders_are_detected_even_without_the_manifest(
+    demo: Ledger, tmp_path: Path
+) -> None:
+    file, _ = export(tmp_path)
+    lines = file.read_bytes().splitlines()
+    for what, mutated, named in _mutations(lines):
+        if not named:
+            continue  # a deleted or appended event needs the manifest's count
+        file.write_bytes(b"\n".join(mutated) + b"\n")
+        code, verdict = verifies(file)
+        assert code == 1, what
+        assert verdict.split(":")[0] in {f"FAILED at line {n}" for n in named}, what
+
+
+def test_a_tampered_manifest_or_another_key_is_rejected(
+    demo: Ledger, tmp_path: Path, public_key: Path
+) -> None:
+    file, manifest_path = export(tmp_path)
+    manifest = json.loads(manifest_path.read_text())
+    for field, value in (
+        ("count", manifest["count"] + 1),
+        ("head_hash", "0" * 64),
+        ("filters", {"tenant": "x"}),
+    ):
+        manifest_path.write_text(json.dumps({**manifest, field: value}))
+        code, verdict = verifies(file, manifest_path, public_key)
+        assert (code, "signature" in verdict) == (1, True), field
+    other = tmp_path / "other.pem"
+    other.write_text(Signer.generate().public_pem())
+    manifest_path.write_text(json.dumps(manifest))
+    assert verifies(file, manifest_path, other)[0] == 1
+    assert verifies(file, manifest_path, public_key)[0] == 0
+
+
+def test_a_tenant_export_holds_nothing_of_other_tenants(
+    demo: Ledger, tmp_path: Path, admin: ApiClient, public_key: Path
+) -> None:
+    assert (
+        admin.post(
+            "/parties", {"id": "acme-ai", "name": "Acme AI", "roles": ["tenant"]}
+        ).status_code
+        == 201
+    )
+    file, manifest = export(tmp_path, "acme.jsonl", "--tenant", "acme-ai")
+    [line] = file.read_bytes().splitlines()
+    assert json.loads(line)["stream_id"] == "party-acme-ai"
+    file, manifest = export(tmp_path, "anthropic.csv", "--tenant", "anthropic", "--format", "csv")
+    rows = file.read_text().splitlines()[1:]
+    streams = {row.split(",")[2] for row in rows}
+    assert streams == {"party-anthropic", f"contract-{LEASE}", f"contract-{ORBITAL}"}
+    assert verifies(file, manifest, public_key)[0] == 0
+
+
+def test_the_api_streams_the_same_bytes_as_the_command(
+    demo: Ledger, tmp_path: Path, make_client: MakeClient
+) -> None:
+    auditor = make_client("audit:export")
+    for args, params in (
+        ((), {}),
+        (("--format", "csv", "--tenant", "anthropic"), {"format": "csv", "tenant": "anthropic"}),
+        (
+            ("--up-to", "10", "--from", "2020-01-01T00:00:00Z"),
+            {"up_to": "10", "from": "2020-01-01T00:00:00Z"},
+        ),
+    ):
+        file, manifest_path = export(tmp_path, "cli.out", *args)
+        response = auditor.get("/audit/export", **params)
+        assert response.status_code == 200
+        body = b"".join(response.streaming_content)
+        assert body == file.read_bytes(), args
+        up_to = response["X-Ledger-Up-To"]
+        manifest = auditor.get("/audit/export/manifest", **{**params, "up_to": up_to}).json()
+        expected = json.loads(manifest_path.read_text())
+        assert {k: v for k, v in manifest.items() if k not in ("generated_at", "signature")} == {
+            k: v for k, v in expected.items() if k not in ("generated_at", "signature")
+        }
+    pem = ApiClient(None).get("/audit/public-key")
+    assert pem.status_code == 200
+    assert (
+        pem.content.decode() == Signer.from_pem(settings.LEDGER_SIGNING_KEY.encode()).public_pem()
+    )
+
+
+def test_a_bound_key_exports_only_its_tenant(demo: Ledger, make_client: MakeClient) -> None:
+    bound = make_client("audit:export", tenant="anthropic")
+    body = b"".join(bound.get("/audit/export").streaming_content)
+    assert {json.loads(line)["stream_id"].split("-")[0] for line in body.splitlines()} == {
+        "party",
+        "contract",
+    }
+    assert bound.get("/audit/export", tenant="spacex").status_code == 404
+
+
+def test_export_then_import_then_export_is_byte_identical(demo: Ledger, tmp_path: Path) -> None:
+    original, _ = export(tmp_path, "original.jsonl")
+    as_of = demo.clock()
+    before = _entitlements(demo, as_of)
+    support.reset_ledger(demo.engine)
+    call_command("import_events", str(original))
+    again, _ = export(tmp_path, "again.jsonl")
+    assert again.read_bytes() == original.read_bytes()
+    assert demo.verify().ok
+    assert _entitlements(demo, as_of) == before
+
+
+def _entitlements(ledger: Ledger, as_of: Any) -> Any:
+    with ledger.read() as conn:
+        return queries.entitlements(conn, "anthropic", as_of).model_dump(exclude={"known_at"})
+
+
+def test_import_refuses_a_non_empty_ledger_and_writes_nothing(demo: Ledger, tmp_path: Path) -> None:
+    original, _ = export(tmp_path)
+    head = demo.head()
+    with pytest.raises(CommandError, match="not empty"):
+        call_command("import_events", str(original))
+    assert demo.head() == head
+
+
+def test_import_refuses_a_broken_file_and_writes_nothing(demo: Ledger, tmp_path: Path) -> None:
+    original, _ = export(tmp_path)
+    lines = original.read_bytes().splitlines()
+    support.reset_ledger(demo.engine)
+    broken = tmp_path / "broken.jsonl"
+    for mutated, line in (
+        (lines[:5] + lines[6:], 6),  # a deleted event
+        ([lines[0].replace(b"SpaceX", b"SpaceY"), *lines[1:]], 1),
+    ):
+        broken.write_bytes(b"\n".join(mutated) + b"\n")
+        with pytest.raises(CommandError, match=f"line {line}"):
+            call_command("import_events", str(broken))
+        assert demo.head().position == 0
+    with demo.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM ledger_events").scalar() == 0
+
+
+def test_a_filtered_export_does_not_import(demo: Ledger, tmp_path: Path) -> None:
+    tenant_file, _ = export(tmp_path, "t.jsonl", "--tenant", "anthropic")
+    support.reset_ledger(demo.engine)
+    with pytest.raises(CommandError, match="nothing imported"):
+        call_command("import_events", str(tenant_file))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_the_verifiers_canonical_json_is_the_ledgers(value: Any) -> None:
+    assert canonical(value) == canonical_json(value)
+
+
+def test_create_signing_key_never_overwrites(tmp_path: Path) -> None:
+    path = tmp_path / "key.pem"
+    call_command("create_signing_key", "--output", str(path))
+    Signer.from_pem(path.read_bytes())
+    with pytest.raises(CommandError, match="never overwritten"):
+        call_command("create_signing_key", "--output", str(path))
+    call_command("create_signing_key", "--output", str(path), "--if-missing")
