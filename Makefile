@@ -21,8 +21,9 @@ install: $(BIN)/.installed
 
 serve: install
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --verbosity 0
-	DJANGO_DEBUG=1 $(BIN)/python manage.py load_demo
-	@echo "Serving on http://$(HOST)/  (admin: http://$(HOST)/admin/)"
+	DJANGO_DEBUG=1 $(BIN)/python manage.py create_signing_key --if-missing > /dev/null
+	DJANGO_DEBUG=1 $(BIN)/python manage.py load_demo --credentials
+	@echo "Serving on http://$(HOST)/  admin: http://$(HOST)/admin/  API docs: http://$(HOST)/api/v1/docs"
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST)
 
 # With DATABASE_URL set: one run on that database. Unset: SQLite, then PostgreSQL if it answers.

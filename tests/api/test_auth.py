@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import orjson
 import pytest
 from django.core.management import call_command
+from django.test import Client
 
 from ledger import apikeys
 from ledger.demo import LEASE, ORBITAL
@@ -266,3 +267,13 @@ def test_key_commands_refuse_bad_input_in_one_line(ledger: Ledger) -> None:
         call_command("revoke_api_key", "nope")
     with pytest.raises(CommandError, match="invalid choice"):
         call_command("create_api_key", "--name", "x", "--scope", "everything")
+
+
+def test_the_demo_credentials_work(ledger: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
+    call_command("load_demo", "--credentials")
+    first = capsys.readouterr().out.strip().splitlines()[-1].split(": ", 1)[1]
+    call_command("load_demo", "--credentials")
+    second = capsys.readouterr().out.strip().splitlines()[-1].split(": ", 1)[1]
+    assert ApiClient(second).get("/tenants/anthropic/entitlements").status_code == 200
+    problem(ApiClient(first).get("/tenants/anthropic/entitlements"), 401)  # revoked
+    assert Client().login(username="demo", password="demo")

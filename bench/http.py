@@ -1,0 +1,277 @@
+"""HTTP throughput and latency of GET entitlements, against a bare endpoint, same run.
+
+What is measured, in a fresh throwaway database (or `--keep FILE`, a SQLite file kept and
+reused between runs, since building the ledger is the slow part):
+
+  1. the ledger of bench/projections.py: `--events` events of a seeded history, appended
+     without projections, then `rebuild()` (the projected tables a real service has);
+  2. gunicorn serving the service (`--workers` sync workers, PERFORMANCE.md's advice) on
+     127.0.0.1, with one extra route, the baseline: a bare django-ninja endpoint doing
+     one indexed SELECT on the same engine (bench/http_urls.py);
+  3. wrk, `--connections` connections for `--duration` seconds per target, loopback
+     only: the bare endpoint; GET /tenants/tenant-large/entitlements (as_of now); and the
+     same as_of a past date known at an old position. Requests/s, p50 and p99.
+
+Targets: entitlements at >= 70% of the bare endpoint's requests/s, p99 < 20 ms at 16
+connections. The load generator shares the machine's 2 cores with the server.
+
+Usage: python bench/http.py [--events 1000000] [--database-url URL] [--keep FILE]
+                            [--duration 10] [--connections 16] [--workers 2]
+Needs wrk (apt-get install wrk).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This file is named like the standard library's `http`: take that one first, then put
+# this directory back for the benchmark's own modules.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+import http.client  # noqa: F401
+import urllib.request
+
+sys.path.insert(0, str(_HERE))
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from common import (
+    NOISE_NOTE,
+    REPO_ROOT,
+    backend_label,
+    console,
+    create_ledger_schema,
+    database_url_argument,
+    throwaway_database,
+)
+from history import LARGE
+from projections import Args, load, variants
+from rich.table import Table
+
+from ledger import apikeys
+from ledger.bootstrap import build_ledger
+from ledger.canonical import format_timestamp
+from ledger.database import make_engine
+from ledger.projections.rebuild import rebuild
+from ledger.types import utcnow
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Result:
+    target: Target
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    database_url_argument(parser)
+    parser.add_argument("--keep", type=Path, help="SQLite file to build once and reuse")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per target")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    return parser.parse_args()
+
+
+def build(url: str, events: int, seed: int) -> tuple[datetime, int]:
+    """The projected ledger; returns the past as_of and old position of tenant-large."""
+    create_ledger_schema(url)
+    engine = make_engine(url)
+    try:
+        loaded = load(engine, Args(events, seed, url, 5_000, 0, 0, False, False))
+        console.print(f"loaded {loaded.events:,} events in {loaded.seconds:.0f} s; rebuilding")
+        started = time.perf_counter()
+        rebuild(build_ledger(engine))
+        console.print(f"rebuilt the projections in {time.perf_counter() - started:.0f} s")
+        past = next(
+            v for v in variants(loaded.generator, utcnow()) if v.tenant == LARGE and v.known_at
+        )
+        assert past.known_at is not None
+        return past.as_of, past.known_at
+    finally:
+        engine.dispose()
+
+
+def api_key(url: str) -> str:
+    engine = make_engine(url)
+    try:
+        ledger = build_ledger(engine)
+        with ledger.write() as uow:
+            return apikeys.create(uow.conn, "bench", ["entitlements:read"], None, utcnow())[1]
+    finally:
+        engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def gunicorn(url: str, workers: int) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "bench.http_settings",
+        # Not bench/ itself: its http.py would shadow the standard library's `http`.
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "contracts.wsgi:application",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=REPO_ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/api/v1/health", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise SystemExit("gunicorn did not answer within 20 s")
+        yield base
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(base: str, target: Target, key: str, args: argparse.Namespace) -> Result:
+    command = [
+        "wrk",
+        "--latency",
+        "-t",
+        "2",
+        "-c",
+        str(args.connections),
+        "-d",
+        f"{args.duration}s",
+        "-H",
+        f"Authorization: Bearer {key}",
+        base + target.path,
+    ]
+    subprocess.run([*command[:6], "-d", "2s", *command[8:]], capture_output=True, check=True)
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    latencies = {p: float(v) * UNITS[u] for p, v, u in LATENCY.findall(out)}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return Result(
+        target,
+        float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        latencies["50"],
+        latencies["99"],
+        int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+        int(errors.group(1)) if errors else 0,
+    )
+
+
+def main() -> None:
+    args = parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench/http.py needs wrk: apt-get install wrk")
+    label = backend_label(args.database_url)
+    console.print(
+        f"[bold]HTTP benchmark[/] on {label}: {args.events:,} events, gunicorn x{args.workers} "
+        f"sync workers, wrk {args.connections} connections x {args.duration} s per target"
+    )
+    keep: Path | None = args.keep
+    with throwaway_database(args.database_url, f"bench_http_{os.getpid()}") as fresh:
+        url = f"sqlite:///{keep.resolve()}" if keep else fresh
+        marker = keep.with_suffix(".past") if keep else None
+        if marker is not None and marker.exists():
+            when, position = marker.read_text().split()
+            past, old = datetime.fromisoformat(when), int(position)
+            console.print(f"reusing {keep}")
+        else:
+            past, old = build(url, args.events, args.seed)
+            if marker is not None:
+                marker.write_text(f"{past.isoformat()} {old}")
+        key = api_key(url)
+        targets = [
+            Target("bare endpoint: one indexed SELECT", "/bench/events/1000"),
+            Target("entitlements, as_of now", f"/api/v1/tenants/{LARGE}/entitlements"),
+            Target(
+                "entitlements, as_of past, known_at old",
+                f"/api/v1/tenants/{LARGE}/entitlements?as_of={format_timestamp(past)}"
+                f"&known_at={old}",
+            ),
+        ]
+        with gunicorn(url, args.workers) as base:
+            results = [wrk(base, target, key, args) for target in targets]
+    print_results(label, args, results)
+
+
+def print_results(label: str, args: argparse.Namespace, results: list[Result]) -> None:
+    table = Table(title=f"GET throughput - {label}, {args.connections} connections")
+    for column in ("target", "req/s", "p50 ms", "p99 ms", "requests", "non-2xx"):
+        table.add_column(column, justify="left" if column == "target" else "right")
+    for r in results:
+        table.add_row(
+            r.target.name,
+            f"{r.requests_per_second:,.0f}",
+            f"{r.p50_ms:.2f}",
+            f"{r.p99_ms:.2f}",
+            f"{r.requests:,}",
+            str(r.errors),
+        )
+    console.print(table)
+    bare = results[0]
+    ratios = Table(title="Against the bare endpoint (same run)")
+    for column in ("target", "req/s ratio", "target", "p99 < 20 ms"):
+        ratios.add_column(column)
+    for r in results[1:]:
+        ratio = r.requests_per_second / bare.requests_per_second
+        ratios.add_row(
+            r.target.name,
+            f"{ratio:.2f}",
+            ">= 0.70 " + ("met" if ratio >= 0.70 else "missed"),
+            f"{r.p99_ms:.1f} ms " + ("met" if r.p99_ms < 20 else "missed"),
+        )
+    console.print(ratios)
+    if any(r.errors for r in results):
+        console.print("[red]some requests failed: the figures above are not valid[/]")
+    console.print(NOISE_NOTE)
+
+
+if __name__ == "__main__":
+    main()
