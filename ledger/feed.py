@@ -69,3 +69,17 @@ def page(
         return FeedPage(items, items[-1].position)
     # A short page read everything up to the head: the next read can start there.
     return FeedPage(items, max(after, snap.head_position))
+
+
+def tenant_stream_ids(conn: Connection, tenant: str) -> list[str]:
+    """The ids of the streams `tenant` may see (see module docstring)."""
+    contracts = snapshot(conn).tables.contracts
+    contract_ids = conn.scalars(
+        select(contracts.c.contract_id).where(
+            contracts.c.tenant == tenant, contracts.c.known_to == KNOWN_FOREVER
+        )
+    )
+    return [
+        parties_domain.stream_id(tenant),
+        *(contracts_domain.stream_id(c) for c in contract_ids),
+    ]

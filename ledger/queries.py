@@ -9,7 +9,7 @@ series, whatever the length of the history.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -36,7 +36,7 @@ from ledger.tables import (
     projection_sets,
     projection_state,
 )
-from ledger.timeline import END_OF_TIME, ZERO
+from ledger.timeline import END_OF_TIME, ZERO, Segment
 from ledger.types import Quantity, UtcDatetime
 
 KnownAt = int | datetime | None
@@ -737,3 +737,52 @@ def _facility_registration(conn: Connection, facility_id: str) -> dict[str, Any]
         raise NotFound("facility", facility_id)
     result: dict[str, Any] = orjson.loads(payload)
     return result
+
+
+def contract_timeline(
+    conn: Connection,
+    contract_id: str,
+    start: datetime,
+    end: datetime,
+    known_at: KnownAt = None,
+) -> list[TimelineItem]:
+    """One contract's contracted and allocated capacity over [start, end), per resource."""
+    snap = snapshot(conn)
+    known = knowledge(conn, snap, known_at)
+    c = snap.tables.contracts
+    document = conn.execute(
+        select(c.c.document).where(
+            c.c.contract_id == contract_id,
+            c.c.known_from <= known.position,
+            c.c.known_to > known.position,
+        )
+    ).scalar()
+    if document is None:
+        raise NotFound("contract", contract_id)
+    state = from_document(document)
+    items = []
+    for resource in sorted(state.resources()):
+        steps = state.contracted(resource) + state.allocated(resource, by_workload=False)
+        cursor = start
+        for segment in [*steps.segments(), Segment(END_OF_TIME, END_OF_TIME, {})]:
+            lo, hi = max(segment.valid_from, start), min(segment.valid_to, end)
+            if lo > cursor:
+                items.append(_timeline_item(resource, cursor, min(lo, end), {}))
+            if lo < hi:
+                items.append(_timeline_item(resource, lo, hi, segment.value))
+            cursor = max(cursor, hi)
+            if cursor >= end:
+                break
+    return items
+
+
+def _timeline_item(
+    resource: str, lo: datetime, hi: datetime, value: Mapping[str, Decimal]
+) -> TimelineItem:
+    return TimelineItem(
+        resource=resource,
+        valid_from=lo,
+        valid_to=None if hi == END_OF_TIME else hi,
+        contracted=_sum(dict(value), "c:"),
+        allocated=_sum(dict(value), "allocated"),
+    )

@@ -218,3 +218,24 @@ api_keys = Table(
     Column("created_at", UtcTimestamp, nullable=False),
     Column("revoked_at", UtcTimestamp, nullable=True),
 )
+
+
+# -- views for the admin ---------------------------------------------------------------------
+# Not alembic's target (autogenerate does not manage views): migration 0004 creates them,
+# and the admin's unmanaged models mirror these definitions (a test holds them together).
+view_metadata = MetaData()
+
+contracts_current = Table(
+    "ledger_contracts_current",
+    view_metadata,
+    Column("contract_id", String(100), primary_key=True),
+    Column("known_from", Position, nullable=False),
+    Column("tenant", String(100), nullable=False),
+    Column("provider", String(100), nullable=False),
+    Column("facility", String(100), nullable=False),
+    Column("lifecycle", String(16), nullable=False),
+    Column("term_start", UtcTimestamp, nullable=False),
+    Column("term_end", UtcTimestamp, nullable=False),
+    Column("terminated_at", UtcTimestamp, nullable=True),
+)
+"""Each contract's current row, from whichever projection set is active."""

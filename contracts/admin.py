@@ -1,0 +1,516 @@
+"""The admin as a command console: read-only lists over the ledger's tables, and one form
+per command. Nothing here edits a row: the forms submit ledger commands, the ledger
+decides, and the lists show what its events and projections say."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+from contracts import admin_forms as f
+from contracts.charts import steps_svg
+from contracts.models import Allocation, Contract, Event, Facility, LimitChange, Party
+from contracts.runtime import get_ledger
+from ledger import directory, queries
+from ledger.canonical import parse_timestamp
+from ledger.domain import contract as contracts_domain
+from ledger.errors import InvalidInput, NotFound
+from ledger.feed import tenant_stream_ids
+
+admin.site.site_header = "Capacity-contract ledger"
+admin.site.site_title = "Ledger admin"
+admin.site.index_title = "Operations"
+
+
+def _can(request: HttpRequest, permission: str) -> bool:
+    return bool(request.user.has_perm(f"contracts.{permission}"))
+
+
+def _when(request: HttpRequest, name: str) -> datetime | None:
+    text = request.GET.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return parse_timestamp(text if "T" in text else f"{text}T00:00:00+00:00")
+    except InvalidInput:
+        return None
+
+
+class ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
+    """No add, change or delete through the model: the ledger is changed by commands only."""
+
+    add_form: type[f.CommandForm] | None = None
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self.add_form is not None and _can(request, self.add_form.permission)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        assert self.add_form is not None
+        return command_view(self, request, self.add_form, None, self._after_add)
+
+    def _after_add(self, request: HttpRequest, form: f.CommandForm, outcome: Any) -> str:
+        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+
+
+def command_view(
+    model_admin: admin.ModelAdmin,  # type: ignore[type-arg]
+    request: HttpRequest,
+    form_class: type[f.CommandForm],
+    target: str | None,
+    success_url: Any,
+    subject: str = "",
+) -> HttpResponse:
+    """Show a command's form; on a valid submit run the command, and show a refusal as a
+    form error (nothing written) or go on to `success_url`."""
+    if not _can(request, form_class.permission):
+        raise PermissionDenied(f"you may not {form_class.title.lower()}")
+    form = form_class(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        outcome = form.submit(get_ledger(), target, request.user.get_username())
+        if outcome is not None:
+            messages.success(
+                request, f"{form_class.title}: done (ledger position {outcome.position})."
+            )
+            url = success_url(request, form, outcome) if callable(success_url) else success_url
+            return HttpResponseRedirect(url)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": f"{form_class.title}{f' — {subject}' if subject else ''}",
+        "form": form,
+        "opts": model_admin.opts,
+    }
+    return TemplateResponse(request, "admin/contracts/command_form.html", context)
+
+
+# -- the event log --------------------------------------------------------------------------
+
+
+class StreamKindFilter(admin.SimpleListFilter):
+    title = "stream"
+    parameter_name = "kind"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("party", "parties"), ("facility", "facilities"), ("contract", "contracts")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value():
+            return queryset.filter(stream_id__startswith=f"{self.value()}-")
+        return queryset
+
+
+class TenantFilter(admin.SimpleListFilter):
+    title = "tenant"
+    parameter_name = "tenant"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        with get_ledger().read() as conn:
+            return [
+                (p.id, p.name) for p in directory.parties(conn, limit=200) if "tenant" in p.roles
+            ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        tenant = self.value()
+        if not tenant:
+            return queryset
+        with get_ledger().read() as conn:
+            streams = tenant_stream_ids(conn, tenant)
+        return queryset.filter(stream_id__in=streams)
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnly):
+    list_display = (
+        "position",
+        "recorded_at",
+        "effective_at",
+        "stream_id",
+        "type",
+        "actor",
+        "reason",
+    )
+    list_filter = ("type", StreamKindFilter, TenantFilter, "recorded_at")
+    search_fields = ("=event_id", "stream_id", "metadata")
+    readonly_fields = [field.name for field in Event._meta.fields]
+    list_per_page = 100
+    show_full_result_count = False
+
+    @admin.display(description="actor")
+    def actor(self, obj: Event) -> str:
+        return str(obj.meta.get("actor") or "")
+
+    @admin.display(description="reason")
+    def reason(self, obj: Event) -> str:
+        return str(obj.meta.get("reason") or "")
+
+
+# -- parties, facilities, limits, allocations ----------------------------------------------
+
+
+@admin.register(Party)
+class PartyAdmin(ReadOnly):
+    add_form = f.RegisterPartyForm
+    list_display = ("party", "name", "roles", "position", "recorded_at")
+    search_fields = ("stream_id", "payload")
+
+    @admin.display(description="id", ordering="stream_id")
+    def party(self, obj: Party) -> str:
+        return obj.subject
+
+    def name(self, obj: Party) -> str:
+        return str(obj.data["name"])
+
+    def roles(self, obj: Party) -> str:
+        return ", ".join(obj.data["roles"])
+
+    def get_urls(self) -> list[URLPattern]:
+        urls = [
+            path(
+                "<str:party_id>/page/",
+                self.admin_site.admin_view(self.tenant_page),
+                name="contracts_party_page",
+            ),
+            path(
+                "<str:party_id>/command/<str:name>/",
+                self.admin_site.admin_view(self.command),
+                name="contracts_party_command",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        party = Party.objects.filter(position=object_id).first()
+        if party is None:
+            raise Http404
+        return HttpResponseRedirect(reverse("admin:contracts_party_page", args=[party.subject]))
+
+    COMMANDS: dict[str, type[f.CommandForm]] = {
+        "close": f.ClosePeriodForm,
+        "reopen": f.ReopenPeriodForm,
+    }
+
+    def command(self, request: HttpRequest, party_id: str, name: str) -> HttpResponse:
+        form_class = self.COMMANDS.get(name)
+        if form_class is None:
+            raise Http404
+        back = reverse("admin:contracts_party_page", args=[party_id])
+        return command_view(self, request, form_class, party_id, back, party_id)
+
+    def tenant_page(self, request: HttpRequest, party_id: str) -> HttpResponse:
+        as_of = _when(request, "as_of") or datetime.now(UTC)
+        known_text = request.GET.get("known_at", "").strip()
+        known_at: int | datetime | None = None
+        if known_text.isdigit():
+            known_at = int(known_text)
+        elif known_text:
+            known_at = _when(request, "known_at")
+        with get_ledger().read() as conn:
+            try:
+                party = directory.party(conn, party_id)
+            except NotFound:
+                raise Http404 from None
+            entitlements = None
+            charts = []
+            closed = None
+            if "tenant" in party.roles:
+                entitlements = queries.entitlements(conn, party_id, as_of, known_at)
+                closed = directory.closed_through(conn, party_id)
+                start, end = as_of - timedelta(days=365), as_of + timedelta(days=730)
+                items = queries.timeline(conn, party_id, start, end, known_at=known_at)
+                for resource in sorted({i.resource for i in items}):
+                    chart = steps_svg(
+                        resource, [i for i in items if i.resource == resource], start, end
+                    )
+                    charts.append(mark_safe(chart))  # built from escaped values only
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{party.name} ({party.id})",
+            "opts": self.opts,
+            "party": party,
+            "entitlements": entitlements,
+            "charts": charts,
+            "closed_through": closed,
+            "as_of": request.GET.get("as_of", ""),
+            "known_at": known_text,
+            "can_periods": _can(request, f.PARTIES),
+            "can_limits": _can(request, f.LIMITS),
+        }
+        return TemplateResponse(request, "admin/contracts/tenant_page.html", context)
+
+
+@admin.register(Facility)
+class FacilityAdmin(ReadOnly):
+    add_form = f.RegisterFacilityForm
+    list_display = ("facility", "provider", "name", "location", "recorded_at")
+    search_fields = ("stream_id", "payload")
+
+    @admin.display(description="id", ordering="stream_id")
+    def facility(self, obj: Facility) -> str:
+        return obj.subject
+
+    def provider(self, obj: Facility) -> str:
+        return str(obj.data["provider"])
+
+    def name(self, obj: Facility) -> str:
+        return str(obj.data["name"])
+
+    def location(self, obj: Facility) -> str:
+        return str(obj.data["location"])
+
+    def get_urls(self) -> list[URLPattern]:
+        urls = [
+            path(
+                "<str:facility_id>/capacity/",
+                self.admin_site.admin_view(self.capacity),
+                name="contracts_facility_capacity",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def capacity(self, request: HttpRequest, facility_id: str) -> HttpResponse:
+        back = reverse("admin:contracts_facility_changelist")
+        return command_view(
+            self, request, f.ChangeFacilityCapacityForm, facility_id, back, facility_id
+        )
+
+
+@admin.register(LimitChange)
+class LimitChangeAdmin(ReadOnly):
+    add_form = f.ChangeLimitForm
+    list_display = (
+        "tenant",
+        "plan",
+        "limit",
+        "operation",
+        "value",
+        "effective_at",
+        "until",
+        "reason",
+    )
+    list_filter = (TenantFilter, "effective_at")
+    search_fields = ("stream_id", "payload", "metadata")
+
+    def tenant(self, obj: LimitChange) -> str:
+        return obj.subject
+
+    def plan(self, obj: LimitChange) -> str:
+        return str(obj.data["plan"])
+
+    def limit(self, obj: LimitChange) -> str:
+        return str(obj.data["limit"])
+
+    def operation(self, obj: LimitChange) -> str:
+        factor = obj.data.get("factor")
+        return f"{obj.data['operation']} by {factor}" if factor else str(obj.data["operation"])
+
+    def value(self, obj: LimitChange) -> str:
+        return "unlimited" if obj.data["unlimited"] else str(obj.data["value"])
+
+    def until(self, obj: LimitChange) -> str:
+        return str(obj.data.get("until") or "")
+
+    def reason(self, obj: LimitChange) -> str:
+        return str(obj.meta.get("reason") or "")
+
+
+@admin.register(Allocation)
+class AllocationAdmin(ReadOnly):
+    list_display = ("allocation", "contract", "workload", "resource", "quantity", "effective_at")
+    list_filter = (TenantFilter, "effective_at")
+    search_fields = ("stream_id", "payload")
+
+    def allocation(self, obj: Allocation) -> str:
+        return str(obj.data["allocation_id"])
+
+    def contract(self, obj: Allocation) -> str:
+        url = reverse("admin:contracts_contract_change", args=[obj.subject])
+        return format_html('<a href="{}">{}</a>', url, obj.subject)
+
+    def workload(self, obj: Allocation) -> str:
+        return str(obj.data["workload"])
+
+    def resource(self, obj: Allocation) -> str:
+        return str(obj.data["resource"])
+
+    @admin.display(description="quantity at first")
+    def quantity(self, obj: Allocation) -> str:
+        return str(obj.data["quantity"])
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        allocation = Allocation.objects.filter(position=object_id).first()
+        if allocation is None:
+            raise Http404
+        return HttpResponseRedirect(
+            reverse("admin:contracts_contract_change", args=[allocation.subject])
+        )
+
+
+# -- contracts -----------------------------------------------------------------------------
+
+
+class StatusFilter(admin.SimpleListFilter):
+    """Status judged now, with the same rule as `ledger.domain.contract.status_at`."""
+
+    title = "status (now)"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = ("draft", "voided", "signed", "active", "expired", "terminated")
+        return [(n, n) for n in names]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        now = datetime.now(UTC)
+        in_force = Q(lifecycle__in=("signed", "terminated"))
+        running = Q(terminated_at__isnull=True) | Q(terminated_at__gt=now)
+        match self.value():
+            case "draft" | "voided":
+                return queryset.filter(lifecycle=self.value())
+            case "terminated":
+                return queryset.filter(in_force, terminated_at__lte=now)
+            case "signed":
+                return queryset.filter(in_force, running, term_start__gt=now)
+            case "active":
+                return queryset.filter(in_force, running, term_start__lte=now, term_end__gt=now)
+            case "expired":
+                return queryset.filter(in_force, running, term_end__lte=now)
+        return queryset
+
+
+CONTRACT_COMMANDS: dict[str, type[f.CommandForm]] = {
+    "revise": f.ReviseDraftForm,
+    "void": f.VoidContractForm,
+    "sign": f.SignContractForm,
+    "amend": f.AmendContractForm,
+    "terminate": f.TerminateContractForm,
+    "allocate": f.AllocateCapacityForm,
+}
+ALLOCATION_COMMANDS: dict[str, type[f.CommandForm]] = {
+    "resize": f.ResizeAllocationForm,
+    "release": f.ReleaseAllocationForm,
+}
+
+
+@admin.register(Contract)
+class ContractAdmin(ReadOnly):
+    add_form = f.DraftContractForm
+    list_display = (
+        "contract_id",
+        "tenant",
+        "provider",
+        "facility",
+        "status",
+        "term_start",
+        "term_end",
+    )
+    list_filter = ("tenant", "facility", StatusFilter, "lifecycle")
+    search_fields = ("contract_id", "tenant", "facility")
+
+    @admin.display(description="status (now)")
+    def status(self, obj: Contract) -> str:
+        return contracts_domain.status_at(
+            obj.lifecycle,  # type: ignore[arg-type]
+            obj.term_start,
+            obj.term_end,
+            obj.terminated_at,
+            datetime.now(UTC),
+        )
+
+    def _after_add(self, request: HttpRequest, form: f.CommandForm, outcome: Any) -> str:
+        return reverse("admin:contracts_contract_change", args=[outcome.result["contract_id"]])
+
+    def get_urls(self) -> list[URLPattern]:
+        urls = [
+            path(
+                "<str:contract_id>/command/<str:name>/",
+                self.admin_site.admin_view(self.command),
+                name="contracts_contract_command",
+            ),
+            path(
+                "<str:contract_id>/allocations/<str:allocation_id>/<str:name>/",
+                self.admin_site.admin_view(self.allocation_command),
+                name="contracts_allocation_command",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def command(self, request: HttpRequest, contract_id: str, name: str) -> HttpResponse:
+        form_class = CONTRACT_COMMANDS.get(name)
+        if form_class is None:
+            raise Http404
+        back = reverse("admin:contracts_contract_change", args=[contract_id])
+        return command_view(self, request, form_class, contract_id, back, contract_id)
+
+    def allocation_command(
+        self, request: HttpRequest, contract_id: str, allocation_id: str, name: str
+    ) -> HttpResponse:
+        form_class = ALLOCATION_COMMANDS.get(name)
+        if form_class is None:
+            raise Http404
+        back = reverse("admin:contracts_contract_change", args=[contract_id])
+        return command_view(
+            self, request, form_class, f"{contract_id}/{allocation_id}", back, allocation_id
+        )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        """The contract's page: its state now, its full history and its chart."""
+        now = datetime.now(UTC)
+        ledger = get_ledger()
+        with ledger.read() as conn:
+            try:
+                view = queries.contract(conn, object_id, now)
+            except NotFound:
+                raise Http404 from None
+            start = view.term.start - timedelta(days=30)
+            end = view.term.end + timedelta(days=30)
+            items = queries.contract_timeline(conn, object_id, start, end)
+            history = ledger.store.read_stream(conn, contracts_domain.stream_id(object_id))
+        charts = [
+            mark_safe(steps_svg(r, [i for i in items if i.resource == r], start, end))
+            for r in sorted({i.resource for i in items})
+        ]
+        can = {"contracts": _can(request, f.CONTRACTS), "allocations": _can(request, f.ALLOCATIONS)}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{view.title} ({view.id})",
+            "opts": self.opts,
+            "contract": view,
+            "history": [
+                {
+                    "record": record,
+                    "meta": record.metadata_dict(),
+                    "change": record.payload,
+                }
+                for record in history
+            ],
+            "charts": charts,
+            "actions": [
+                (name, form.title)
+                for name, form in CONTRACT_COMMANDS.items()
+                if can["contracts" if form.permission == f.CONTRACTS else "allocations"]
+            ],
+            "can_allocations": can["allocations"],
+        }
+        return TemplateResponse(request, "admin/contracts/contract_page.html", context)

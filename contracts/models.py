@@ -1,0 +1,154 @@
+"""Unmanaged models over the ledger's tables, for the admin's lists only.
+
+alembic owns these tables (and the view); Django never migrates them, and the admin never
+writes through them: every change is a ledger command (contracts/admin_forms.py).
+`tests/architecture/test_models.py` holds each model to the SQLAlchemy table it mirrors.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from ledger.canonical import format_timestamp, parse_timestamp
+
+
+class LedgerTimestamp(models.DateTimeField):  # type: ignore[type-arg]
+    """The ledger's UtcTimestamp: `timestamptz` on PostgreSQL, RFC 3339 text on SQLite
+    (`2026-05-06T00:00:00.000000Z`), so lookups compare like the ledger's own queries."""
+
+    def get_db_prep_value(
+        self, value: Any, connection: BaseDatabaseWrapper, prepared: bool = False
+    ) -> Any:
+        if connection.vendor == "sqlite" and isinstance(value, datetime):
+            return format_timestamp(value)
+        return super().get_db_prep_value(value, connection, prepared)
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> datetime | None:
+        if value is None or isinstance(value, datetime):
+            return value
+        return parse_timestamp(value)
+
+
+class Event(models.Model):
+    position = models.BigIntegerField(primary_key=True)
+    event_id = models.CharField(max_length=36)
+    stream_id = models.CharField(max_length=200)
+    stream_version = models.IntegerField()
+    type = models.CharField(max_length=100)
+    schema_version = models.IntegerField()
+    payload = models.TextField()
+    metadata = models.TextField()
+    recorded_at = LedgerTimestamp()
+    effective_at = LedgerTimestamp()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        managed = False
+        db_table = "ledger_events"
+        ordering = ("-position",)
+        verbose_name = "event"
+        permissions = (
+            ("run_party_commands", "Can register parties and facilities, close periods"),
+            ("run_contract_commands", "Can draft, revise, void, sign, amend, terminate"),
+            ("run_allocation_commands", "Can allocate, resize and release capacity"),
+            ("run_limit_commands", "Can set, scale and remove limits"),
+        )
+
+    def __str__(self) -> str:
+        return f"#{self.position} {self.type} on {self.stream_id}"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        result: dict[str, Any] = orjson.loads(self.payload)
+        return result
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        result: dict[str, Any] = orjson.loads(self.metadata)
+        return result
+
+    @property
+    def subject(self) -> str:
+        """The id of the party, facility or contract whose stream this is."""
+        return self.stream_id.split("-", 1)[1]
+
+
+class EventsOfType(models.Manager["Event"]):
+    def __init__(self, event_type: str) -> None:
+        super().__init__()
+        self.event_type = event_type
+
+    def get_queryset(self) -> models.QuerySet[Event]:
+        return super().get_queryset().filter(type=self.event_type)
+
+
+class Party(Event):
+    objects = EventsOfType("PartyRegistered")
+
+    class Meta:
+        proxy = True
+        ordering = ("stream_id",)
+        verbose_name_plural = "parties"
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class Facility(Event):
+    objects = EventsOfType("FacilityRegistered")
+
+    class Meta:
+        proxy = True
+        ordering = ("stream_id",)
+        verbose_name_plural = "facilities"
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class Allocation(Event):
+    objects = EventsOfType("CapacityAllocated")
+
+    class Meta:
+        proxy = True
+        ordering = ("-position",)
+
+    def __str__(self) -> str:
+        return str(self.data["allocation_id"])
+
+
+class LimitChange(Event):
+    objects = EventsOfType("LimitChanged")
+
+    class Meta:
+        proxy = True
+        ordering = ("-position",)
+
+    def __str__(self) -> str:
+        return f"{self.data['plan']}/{self.data['limit']} of {self.subject}"
+
+
+class Contract(models.Model):
+    contract_id = models.CharField(max_length=100, primary_key=True)
+    known_from = models.BigIntegerField()
+    tenant = models.CharField(max_length=100)
+    provider = models.CharField(max_length=100)
+    facility = models.CharField(max_length=100)
+    lifecycle = models.CharField(max_length=16)
+    term_start = LedgerTimestamp()
+    term_end = LedgerTimestamp()
+    terminated_at = LedgerTimestamp(null=True)
+
+    class Meta:
+        managed = False
+        db_table = "ledger_contracts_current"
+        ordering = ("contract_id",)
+
+    def __str__(self) -> str:
+        return self.contract_id

@@ -1,0 +1,221 @@
+"""The admin as a command console: lists, command forms, domain errors as form errors,
+permissions per command family, and no way to edit or delete a row directly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+
+from ledger.demo import LEASE, ORBITAL, load_demo
+from ledger.unit_of_work import Ledger
+
+ADMIN = "/admin/contracts"
+
+
+@pytest.fixture
+def demo(ledger: Ledger) -> Ledger:
+    load_demo(ledger)
+    return ledger
+
+
+@pytest.fixture
+def ops(db: None) -> Client:
+    user = User.objects.create_superuser("ops", "ops@example.com", "pw")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def staff(*codenames: str) -> Client:
+    user = User.objects.create_user("clerk", password="pw", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def last_event(ledger: Ledger) -> Any:
+    with ledger.read() as conn:
+        [record] = ledger.store.read_page(conn, ledger.head().position - 1, 1)
+    return record
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{ADMIN}/event/",
+        f"{ADMIN}/event/?type__exact=LimitChanged",
+        f"{ADMIN}/event/?kind=contract",
+        f"{ADMIN}/event/?tenant=anthropic",
+        f"{ADMIN}/event/?q=correction",
+        f"{ADMIN}/event/?recorded_at__gte=2020-01-01T00:00:00%2B00:00",
+        f"{ADMIN}/contract/",
+        f"{ADMIN}/contract/?tenant__exact=anthropic",
+        f"{ADMIN}/contract/?facility__exact=colossus-1",
+        f"{ADMIN}/contract/?status=active",
+        f"{ADMIN}/contract/?status=draft",
+        f"{ADMIN}/party/",
+        f"{ADMIN}/party/?q=spacex",
+        f"{ADMIN}/facility/",
+        f"{ADMIN}/allocation/?tenant=anthropic",
+        f"{ADMIN}/limitchange/?q=peak",
+        f"{ADMIN}/contract/{LEASE}/change/",
+        f"{ADMIN}/party/anthropic/page/",
+        f"{ADMIN}/party/anthropic/page/?as_of=2026-07-01&known_at=5",
+    ],
+)
+def test_every_list_and_page_renders(demo: Ledger, ops: Client, url: str) -> None:
+    response = ops.get(url)
+    assert response.status_code == 200, url
+
+
+def test_filters_and_search_find_the_right_rows(demo: Ledger, ops: Client) -> None:
+    active = ops.get(f"{ADMIN}/contract/?status=active").content.decode()
+    assert LEASE in active
+    assert ORBITAL not in active
+    drafts = ops.get(f"{ADMIN}/contract/?status=draft").content.decode()
+    assert ORBITAL in drafts
+    assert LEASE not in drafts
+    correction = ops.get(f"{ADMIN}/event/?q=correction").context["cl"].result_list
+    assert [e.type for e in correction] == ["AllocationResized"]
+    event_id = correction[0].event_id
+    assert [
+        e.event_id for e in ops.get(f"{ADMIN}/event/?q={event_id}").context["cl"].result_list
+    ] == [event_id]
+    spacex = ops.get(f"{ADMIN}/event/?tenant=anthropic").context["cl"].result_list
+    assert {e.stream_id for e in spacex} == {
+        "party-anthropic",
+        f"contract-{LEASE}",
+        f"contract-{ORBITAL}",
+    }
+
+
+def test_no_page_edits_or_deletes_an_event_or_a_projection_row(demo: Ledger, ops: Client) -> None:
+    head = demo.head()
+    for url in (
+        f"{ADMIN}/event/1/change/",
+        f"{ADMIN}/event/1/delete/",
+        f"{ADMIN}/contract/{LEASE}/delete/",
+        f"{ADMIN}/party/1/delete/",
+    ):
+        response = ops.post(url, {"post": "yes", "payload": "{}"})
+        assert response.status_code in (403, 404), url
+    event_page = ops.get(f"{ADMIN}/event/1/change/").content.decode()
+    assert 'name="_save"' not in event_page
+    changelist = ops.get(f"{ADMIN}/event/").content.decode()
+    assert "delete_selected" not in changelist
+    assert demo.head() == head
+    assert demo.verify().ok
+
+
+def test_drafting_a_contract_is_a_ledger_command_by_the_admin_user(
+    demo: Ledger, ops: Client
+) -> None:
+    response = ops.post(
+        f"{ADMIN}/contract/add/",
+        {
+            "contract_id": "ctr_renewal",
+            "provider": "spacex",
+            "tenant": "anthropic",
+            "facility": "colossus-1",
+            "title_": "Renewal",
+            "term_start": "2028-05-06 00:00",
+            "term_end": "2029-05-06 00:00",
+            "capacity": "gpu.h100 100000 gpu\npower.mw 150 MW",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert response["Location"] == f"{ADMIN}/contract/ctr_renewal/change/"
+    event = last_event(demo)
+    assert (event.type, event.stream_id) == ("ContractDrafted", "contract-ctr_renewal")
+    assert event.metadata_dict() == {"actor": "ops", "source": "admin"}
+
+
+def test_a_refused_command_is_a_form_error_naming_rule_resource_and_instant(
+    demo: Ledger, ops: Client
+) -> None:
+    head = demo.head()
+    response = ops.post(
+        f"{ADMIN}/contract/{LEASE}/command/allocate/",
+        {
+            "workload": "eval",
+            "resource": "gpu.h100",
+            "quantity": "10001",
+            "effective_at": "2026-07-01 00:00",
+            "reason": "backfill",
+        },
+    )
+    assert response.status_code == 200
+    errors = response.context["form"].non_field_errors()
+    assert errors == [
+        "Refused by rule allocation_exceeds_contract: allocations of gpu.h100 would exceed "
+        f"contract {LEASE} (resource gpu.h100); first breaks at 2026-07-01 00:00 UTC."
+    ]
+    assert demo.head() == head
+
+
+def test_bad_input_is_a_field_error(demo: Ledger, ops: Client) -> None:
+    response = ops.post(
+        f"{ADMIN}/limitchange/add/",
+        {"tenant": "anthropic", "plan": "p", "limit": "l", "operation": "set", "reason": ""},
+    )
+    assert response.status_code == 200
+    assert "reason" in response.context["form"].errors
+    response = ops.post(
+        f"{ADMIN}/contract/add/",
+        {
+            "provider": "spacex",
+            "tenant": "anthropic",
+            "facility": "colossus-1",
+            "title_": "x",
+            "term_start": "2029-01-01 00:00",
+            "term_end": "2030-01-01 00:00",
+            "capacity": "gpu.h100 lots gpu",
+        },
+    )
+    assert "capacity" in response.context["form"].errors
+
+
+def test_staff_see_and_submit_only_the_commands_they_hold(demo: Ledger) -> None:
+    clerk = staff("run_allocation_commands", "view_contract")
+    head = demo.head()
+    page = clerk.get(f"{ADMIN}/contract/{LEASE}/change/").content.decode()
+    assert "Allocate capacity" in page
+    assert "Terminate the contract" not in page
+    assert clerk.get(f"{ADMIN}/contract/{LEASE}/command/allocate/").status_code == 200
+    assert clerk.get(f"{ADMIN}/contract/{LEASE}/command/terminate/").status_code == 403
+    forbidden = clerk.post(
+        f"{ADMIN}/contract/{LEASE}/command/terminate/",
+        {"effective_at": "2027-01-01 00:00", "reason": "no"},
+    )
+    assert forbidden.status_code == 403
+    assert clerk.get(f"{ADMIN}/contract/add/").status_code == 403
+    assert demo.head() == head
+    resized = clerk.post(
+        f"{ADMIN}/contract/{LEASE}/allocations/alc_training/resize/",
+        {"quantity": "40000", "reason": "shrink training"},
+    )
+    assert resized.status_code == 302
+    assert last_event(demo).metadata_dict()["actor"] == "clerk"
+
+
+def test_the_contract_page_shows_history_and_chart(demo: Ledger, ops: Client) -> None:
+    page = ops.get(f"{ADMIN}/contract/{LEASE}/change/").content.decode()
+    assert page.count('class="ledger-chart"') == 2  # gpu.h100 and power.mw
+    assert 'class="allocated"' in page
+    assert "correction: the api-opus ramp was 60k from 1 June" in page
+    assert "ContractSigned" in page
+    assert "countersigned on 6 May" in page
+
+
+def test_the_tenant_page_travels_in_time(demo: Ledger, ops: Client) -> None:
+    now = ops.get(f"{ADMIN}/party/anthropic/page/?as_of=2026-07-01").context["entitlements"]
+    assert now.capacity[0].allocated == 210000
+    before = demo.head().position - 1  # just before the backdated correction
+    then = ops.get(f"{ADMIN}/party/anthropic/page/?as_of=2026-07-01&known_at={before}").context[
+        "entitlements"
+    ]
+    assert then.capacity[0].allocated == 220000
