@@ -397,6 +397,11 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+# Which commands a contract's lifecycle admits (the ledger refuses the others anyway).
+APPLICABLE = {
+    "draft": ("revise", "void", "sign"),
+    "signed": ("amend", "terminate", "allocate"),
+}
 CONTRACT_COMMANDS: dict[str, type[f.CommandForm]] = {
     "revise": f.ReviseDraftForm,
     "void": f.VoidContractForm,
@@ -483,6 +488,11 @@ class ContractAdmin(ReadOnly):
                 view = queries.contract(conn, object_id, now)
             except NotFound:
                 raise Http404 from None
+            # Before or after its term a contract holds nothing: show its nearest day.
+            status_now = view.status
+            shown_at = min(max(now, view.term.start), view.term.end - timedelta(microseconds=1))
+            view = queries.contract(conn, object_id, shown_at)
+            lifecycle = {"active": "signed", "expired": "signed"}.get(status_now, status_now)
             start = view.term.start - timedelta(days=30)
             end = view.term.end + timedelta(days=30)
             items = queries.contract_timeline(conn, object_id, start, end)
@@ -506,10 +516,13 @@ class ContractAdmin(ReadOnly):
                 for record in history
             ],
             "charts": charts,
+            "shown_at": shown_at,
+            "status_now": status_now,
             "actions": [
                 (name, form.title)
                 for name, form in CONTRACT_COMMANDS.items()
                 if can["contracts" if form.permission == f.CONTRACTS else "allocations"]
+                and name in APPLICABLE.get(lifecycle, ())
             ],
             "can_allocations": can["allocations"],
         }
