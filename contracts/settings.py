@@ -105,6 +105,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = LEDGER_API_MAX_BODY_BYTES
 # Per API key and per process: sustained requests a second (0 turns the limit off), burst.
 LEDGER_API_RATE_LIMIT = float(os.environ.get("LEDGER_API_RATE_LIMIT", "100"))
 LEDGER_API_RATE_BURST = int(os.environ.get("LEDGER_API_RATE_BURST", "200"))
+# How long a worker trusts a key it has checked; a revocation takes effect within this.
+LEDGER_API_KEY_CACHE_SECONDS = float(os.environ.get("LEDGER_API_KEY_CACHE_SECONDS", "5"))
 
 LOGGING = {
     "version": 1,

@@ -8,8 +8,9 @@ series, whatever the length of the history.
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,7 +18,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import BigInteger, Connection, String, and_, bindparam, exists, or_, select
 
 from ledger.domain import contract as contracts_domain
 from ledger.domain import facility as facilities_domain
@@ -31,6 +32,7 @@ from ledger.store import EventStore
 from ledger.tables import (
     KNOWN_FOREVER,
     ProjectionTables,
+    UtcTimestamp,
     events,
     head,
     projection_sets,
@@ -207,12 +209,27 @@ class Snapshot:
     head_recorded_at: datetime | None
 
 
+_SNAPSHOT = (
+    select(head.c.position, head.c.recorded_at, projection_state.c.active)
+    .select_from(head.join(projection_state, projection_state.c.id == head.c.id))
+    .where(head.c.id == 1)
+)
+_STREAM = bindparam("stream", type_=String())
+_SNAPSHOT_OF_TENANT = _SNAPSHOT.add_columns(
+    exists().where(events.c.stream_id == _STREAM, events.c.stream_version == 1).label("known")
+)
+
+
 def snapshot(conn: Connection) -> Snapshot:
-    row = conn.execute(
-        select(head.c.position, head.c.recorded_at, projection_state.c.active)
-        .select_from(head.join(projection_state, projection_state.c.id == head.c.id))
-        .where(head.c.id == 1)
-    ).one()
+    row = conn.execute(_SNAPSHOT).one()
+    return Snapshot(projection_sets[row.active], row.position, row.recorded_at)
+
+
+def tenant_snapshot(conn: Connection, tenant: str) -> Snapshot:
+    """The snapshot, read in the same statement that checks the tenant exists (404)."""
+    row = conn.execute(_SNAPSHOT_OF_TENANT, {"stream": parties_domain.stream_id(tenant)}).one()
+    if not row.known:
+        raise NotFound("tenant", tenant)
     return Snapshot(projection_sets[row.active], row.position, row.recorded_at)
 
 
@@ -239,16 +256,19 @@ def _sum(vec: dict[str, Decimal], prefix: str) -> Decimal:
     return sum((q for k, q in vec.items() if k.startswith(prefix)), ZERO)
 
 
-def require_stream(conn: Connection, kind: str, stream_id: str, identifier: str) -> None:
-    versions = EventStore.stream_versions(conn, [stream_id])
-    if not versions[stream_id]:
-        raise NotFound(kind, identifier)
+# The two statements every entitlement lookup runs are built once per projection set (and
+# kinds), with bound parameters: building them costs more than running them.
+_OWNER, _AS_OF, _POSITION = (
+    bindparam("owner", type_=String()),
+    bindparam("as_of", type_=UtcTimestamp()),
+    bindparam("position", type_=BigInteger()),
+)
 
 
-def _in_force(
-    tables: ProjectionTables, owner: str, kinds: Iterable[str], as_of: datetime, position: int
-) -> Any:
-    """Per series of `owner`: the row in force at `as_of` as known at `position`."""
+@functools.cache
+def _in_force(tables_name: str, kinds: tuple[str, ...]) -> Any:
+    """Per series of :owner: the row in force at :as_of as known at :position."""
+    tables = projection_sets[tables_name]
     t, s = tables.timeline, tables.series
     inner = t.alias("candidate")
     latest = (
@@ -257,9 +277,9 @@ def _in_force(
             inner.c.owner == s.c.owner,
             inner.c.kind == s.c.kind,
             inner.c.key == s.c.key,
-            inner.c.valid_from <= as_of,
-            inner.c.known_from <= position,
-            inner.c.known_to > position,
+            inner.c.valid_from <= _AS_OF,
+            inner.c.known_from <= _POSITION,
+            inner.c.known_to > _POSITION,
         )
         .order_by(inner.c.valid_from.desc())
         .limit(1)
@@ -269,19 +289,37 @@ def _in_force(
     return (
         select(s.c.kind, s.c.key, s.c.unit, t.c.valid_from, t.c.valid_to, t.c.value)
         .select_from(s.join(t, t.c.id == latest))
-        .where(s.c.owner == owner, s.c.kind.in_(list(kinds)), t.c.valid_to > as_of)
+        .where(s.c.owner == _OWNER, s.c.kind.in_(kinds), t.c.valid_to > _AS_OF)
         .order_by(s.c.kind, s.c.key)
     )
 
 
-def _contracts_known_at(tables: ProjectionTables, tenant: str, position: int) -> Any:
-    """The tenant's contracts as known at `position`: its current contracts (one row each,
-    found by index), then per contract the version at `position` (one index probe each)."""
-    current, version = tables.contracts.alias("current"), tables.contracts.alias("version")
-    candidate = tables.contracts.alias("candidate")
+def _in_force_rows(
+    conn: Connection,
+    tables: ProjectionTables,
+    owner: str,
+    kinds: tuple[str, ...],
+    as_of: datetime,
+    position: int,
+) -> list[Any]:
+    statement = _in_force(tables.name, kinds)
+    params = {"owner": owner, "as_of": as_of, "position": position}
+    return list(conn.execute(statement, params).all())
+
+
+@functools.cache
+def _contracts_known_at(tables_name: str) -> Any:
+    """:owner's contracts as known at :position: its current contracts (one row each,
+    found by index), then per contract the version at :position (one index probe each)."""
+    contracts = projection_sets[tables_name].contracts
+    current, version = contracts.alias("current"), contracts.alias("version")
+    candidate = contracts.alias("candidate")
     at_position = (
         select(candidate.c.id)
-        .where(candidate.c.contract_id == current.c.contract_id, candidate.c.known_from <= position)
+        .where(
+            candidate.c.contract_id == current.c.contract_id,
+            candidate.c.known_from <= _POSITION,
+        )
         .order_by(candidate.c.known_from.desc())
         .limit(1)
         .correlate(current)
@@ -298,10 +336,10 @@ def _contracts_known_at(tables: ProjectionTables, tenant: str, position: int) ->
         )
         .select_from(current.join(version, version.c.id == at_position))
         .where(
-            current.c.tenant == tenant,
+            current.c.tenant == _OWNER,
             current.c.known_to == KNOWN_FOREVER,
-            version.c.known_to > position,
-            version.c.tenant == tenant,
+            version.c.known_to > _POSITION,
+            version.c.tenant == _OWNER,
         )
         .order_by(version.c.contract_id)
     )
@@ -325,22 +363,25 @@ def _limit_view(key: str, value: str) -> LimitView:
 
 
 def _capacity_view(resource: str, unit: str | None, value: str) -> CapacityEntitlement:
+    # The values are the projection's own canonical decimals: no need to validate them
+    # again (a tenant with hundreds of workloads would pay for it on every read).
     vec = _vec(value)
     contracted, allocated = _sum(vec, "c:"), _sum(vec, "w:")
-    return CapacityEntitlement(
+    shares = sorted(vec.items())
+    return CapacityEntitlement.model_construct(
         resource=resource,
         unit=unit,
         contracted=contracted,
         allocated=allocated,
         unallocated=contracted - allocated,
         contracts=[
-            ContractShare(contract_id=k[2:], quantity=q)
-            for k, q in sorted(vec.items())
+            ContractShare.model_construct(contract_id=k[2:], quantity=q)
+            for k, q in shares
             if k.startswith("c:")
         ],
         workloads=[
-            WorkloadShare(workload=k[2:], quantity=q)
-            for k, q in sorted(vec.items())
+            WorkloadShare.model_construct(workload=k[2:], quantity=q)
+            for k, q in shares
             if k.startswith("w:")
         ],
     )
@@ -364,19 +405,17 @@ def _contract_rows(
 def entitlements(
     conn: Connection, tenant: str, as_of: datetime, known_at: KnownAt = None
 ) -> Entitlements:
-    snap = snapshot(conn)
+    snap = tenant_snapshot(conn, tenant)
     known = knowledge(conn, snap, known_at)
-    require_stream(conn, "tenant", parties_domain.stream_id(tenant), tenant)
     capacity, limit_views = [], []
-    for row in _rows(
-        conn, _in_force(snap.tables, tenant, (CAPACITY, LIMIT), as_of, known.position)
-    ):
+    for row in _in_force_rows(conn, snap.tables, tenant, (CAPACITY, LIMIT), as_of, known.position):
         if row.kind == CAPACITY:
             capacity.append(_capacity_view(row.key, row.unit, row.value))
         else:
             limit_views.append(_limit_view(row.key, row.value))
     briefs = []
-    for row in _rows(conn, _contracts_known_at(snap.tables, tenant, known.position)):
+    contracts_query = _contracts_known_at(snap.tables.name)
+    for row in conn.execute(contracts_query, {"owner": tenant, "position": known.position}):
         status = contract_status(
             row.lifecycle, row.term_start, row.term_end, row.terminated_at, as_of
         )
@@ -402,10 +441,9 @@ def entitlements(
 def limits(
     conn: Connection, tenant: str, as_of: datetime, known_at: KnownAt = None
 ) -> list[LimitView]:
-    snap = snapshot(conn)
+    snap = tenant_snapshot(conn, tenant)
     known = knowledge(conn, snap, known_at)
-    require_stream(conn, "tenant", parties_domain.stream_id(tenant), tenant)
-    rows = _rows(conn, _in_force(snap.tables, tenant, (LIMIT,), as_of, known.position))
+    rows = _in_force_rows(conn, snap.tables, tenant, (LIMIT,), as_of, known.position)
     return [_limit_view(row.key, row.value) for row in rows]
 
 
@@ -470,9 +508,8 @@ def timeline(
     known_at: KnownAt = None,
 ) -> list[TimelineItem]:
     """The capacity step function over [start, end), per resource, for proration."""
-    snap = snapshot(conn)
+    snap = tenant_snapshot(conn, tenant)
     known = knowledge(conn, snap, known_at)
-    require_stream(conn, "tenant", parties_domain.stream_id(tenant), tenant)
     items = []
     for name in _resources(conn, snap.tables, tenant, resource):
         rows = _series_rows(
@@ -496,9 +533,8 @@ def changes(
 ) -> Changes:
     """Business-time intervals whose entitlements differ between what was known at
     `since_position` and what is known at `known_at`: what a billing system re-bills."""
-    snap = snapshot(conn)
+    snap = tenant_snapshot(conn, tenant)
     known = knowledge(conn, snap, known_at)
-    require_stream(conn, "tenant", parties_domain.stream_id(tenant), tenant)
     t = snap.tables.timeline
     since = min(since_position, known.position)
     touched = _rows(
@@ -694,7 +730,7 @@ def facility(
     known = knowledge(conn, snap, known_at)
     records = _facility_registration(conn, facility_id)
     resources, shares = [], []
-    for row in _rows(conn, _in_force(snap.tables, facility_id, (FACILITY,), as_of, known.position)):
+    for row in _in_force_rows(conn, snap.tables, facility_id, (FACILITY,), as_of, known.position):
         vec = _vec(row.value)
         capacity, reserved = vec.get("capacity", ZERO), _sum(vec, "r:")
         resources.append(

@@ -64,6 +64,7 @@ def signing_pem() -> str:
 def _signing_key(settings: Any, signing_pem: str) -> None:
     """Every test signs with a throwaway key, never with a key file on this machine."""
     settings.LEDGER_SIGNING_KEY = signing_pem
+    settings.LEDGER_API_KEY_CACHE_SECONDS = 0  # a revocation must show at once in tests
 
 
 @pytest.fixture

@@ -6,6 +6,9 @@ exactly as if it did not exist, so a key cannot even learn which other tenants e
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
 from typing import cast
 
 from django.conf import settings
@@ -22,10 +25,38 @@ from ledger.errors import NotFound
 _buckets = TokenBuckets()
 
 
-class ApiKeyAuth(HttpBearer):
-    def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
+class _KeyCache:
+    """Keys recently authenticated, for LEDGER_API_KEY_CACHE_SECONDS: a revocation takes
+    effect within that time in every worker. Entries are keyed by a digest of the token,
+    so no secret is kept in memory longer than the request."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: dict[bytes, tuple[float, ApiKey]] = {}
+
+    def lookup(self, token: str, ttl: float) -> ApiKey | None:
+        digest = hashlib.sha256(token.encode()).digest()
+        now = time.monotonic()
+        with self._lock:
+            cached = self._keys.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         with get_ledger().read() as conn:
             key = apikeys.authenticate(conn, token)
+        if key is not None and ttl > 0:
+            with self._lock:
+                if len(self._keys) > 10_000:
+                    self._keys.clear()
+                self._keys[digest] = (now + ttl, key)
+        return key
+
+
+_keys = _KeyCache()
+
+
+class ApiKeyAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
+        key = _keys.lookup(token, float(settings.LEDGER_API_KEY_CACHE_SECONDS))
         if key is None:
             return None
         wait = _buckets.take(

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja.renderers import BaseRenderer
 from pydantic import BaseModel
 
@@ -37,3 +37,9 @@ class LedgerRenderer(BaseRenderer):
 
     def render(self, request: HttpRequest, data: Any, *, response_status: int) -> Any:
         return to_json(data)
+
+
+def json_response(model: BaseModel, status: int = 200) -> HttpResponse:
+    """A model straight to JSON (pydantic's serialiser, the ledger's formats): for the hot
+    reads, which need neither ninja's re-validation nor a second serialisation pass."""
+    return HttpResponse(model.model_dump_json(), status=status, content_type="application/json")

@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 from contracts.api import writes
 from contracts.api.auth import require, require_tenant
 from contracts.api.common import ERRORS, now, reading
+from contracts.api.rendering import json_response
 from contracts.api.schemas import (
     ChangesQuery,
     DryRunOut,
@@ -101,10 +102,10 @@ def get_periods(request: HttpRequest, tenant: str) -> PeriodsOut:
 
 
 @router.get("/tenants/{tenant}/entitlements", response={200: Entitlements, **ERRORS})
-def get_entitlements(request: HttpRequest, tenant: str, at: Query[TimeTravel]) -> Entitlements:
+def get_entitlements(request: HttpRequest, tenant: str, at: Query[TimeTravel]) -> HttpResponse:
     _tenant(request, tenant, READ)
     with reading() as conn:
-        return queries.entitlements(conn, tenant, at.as_of or now(), at.known_at)
+        return json_response(queries.entitlements(conn, tenant, at.as_of or now(), at.known_at))
 
 
 @router.get("/tenants/{tenant}/entitlements/timeline", response={200: TimelineOut, **ERRORS})
