@@ -13,21 +13,19 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, String, cast, func, select, type_coerce
 
 from ledger.canonical import format_timestamp
 from ledger.errors import InvalidInput
-from ledger.events import RecordedEvent
 from ledger.feed import tenant_streams
 from ledger.queries import snapshot
 from ledger.signing import Signer
-from ledger.store import ENVELOPE_COLUMNS, record_from_row
 from ledger.tables import events
 from ledger.types import utcnow
 from ledger.verify import CSV_COLUMNS, manifest_body
@@ -52,64 +50,69 @@ class ExportFilter:
         }
 
 
-def _text(value: str) -> bytes:
-    return orjson.dumps(value)
+Row = Sequence[Any]
+"""An exported event as the database hands it over: every envelope field, in
+`CSV_COLUMNS` order, with the event id and both timestamps already canonical text."""
 
 
-def jsonl_line(record: RecordedEvent) -> bytes:
+def _quoted(value: str) -> bytes:
+    """A string known to need no escaping (hex digests, UUIDs, RFC 3339 timestamps)."""
+    return b'"' + value.encode() + b'"'
+
+
+def jsonl_line(row: Row) -> bytes:
     """The envelope as RFC 8785 JSON, spliced in key order from parts already canonical."""
+    (position, event_id, stream_id, stream_version, event_type, schema_version) = row[:6]
+    effective_at, recorded_at, payload, metadata, prev_hash, digest = row[6:]
     return b"".join(
         (
             b'{"effective_at":',
-            _text(format_timestamp(record.effective_at)),
+            _quoted(effective_at),
             b',"event_id":',
-            _text(str(record.event_id)),
+            _quoted(event_id),
             b',"hash":',
-            _text(record.hash),
+            _quoted(digest),
             b',"metadata":',
-            record.metadata.encode(),
+            metadata.encode(),
             b',"payload":',
-            record.payload.encode(),
+            payload.encode(),
             b',"position":',
-            str(record.position).encode(),
+            str(position).encode(),
             b',"prev_hash":',
-            _text(record.prev_hash),
+            _quoted(prev_hash),
             b',"recorded_at":',
-            _text(format_timestamp(record.recorded_at)),
+            _quoted(recorded_at),
             b',"schema_version":',
-            str(record.schema_version).encode(),
+            str(schema_version).encode(),
             b',"stream_id":',
-            _text(record.stream_id),
+            orjson.dumps(stream_id),
             b',"stream_version":',
-            str(record.stream_version).encode(),
+            str(stream_version).encode(),
             b',"type":',
-            _text(record.type),
+            orjson.dumps(event_type),
             b"}\n",
         )
     )
 
 
-def _csv_rows(records: list[RecordedEvent]) -> bytes:
+def _csv_rows(rows: Sequence[Row]) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerows(
-        (
-            r.position,
-            r.event_id,
-            r.stream_id,
-            r.stream_version,
-            r.type,
-            r.schema_version,
-            format_timestamp(r.effective_at),
-            format_timestamp(r.recorded_at),
-            r.payload,
-            r.metadata,
-            r.prev_hash,
-            r.hash,
-        )
-        for r in records
-    )
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue().encode()
+
+
+def _uuid_text(conn: Connection, column: Any) -> Any:
+    return (
+        cast(column, String) if conn.dialect.name == "postgresql" else type_coerce(column, String)
+    )
+
+
+def _timestamp_text(conn: Connection, column: Any) -> Any:
+    """The canonical RFC 3339 text the hashes use, made by the database (SQLite stores
+    timestamps in that form already)."""
+    if conn.dialect.name != "postgresql":
+        return type_coerce(column, String)
+    return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 
 
 def resolve(conn: Connection, wanted: ExportFilter) -> ExportFilter:
@@ -123,18 +126,33 @@ def resolve(conn: Connection, wanted: ExportFilter) -> ExportFilter:
     return ExportFilter(wanted.tenant, wanted.start, wanted.end, up_to)
 
 
-def _records(conn: Connection, wanted: ExportFilter) -> Iterator[list[RecordedEvent]]:
+def _rows(conn: Connection, wanted: ExportFilter) -> Iterator[Sequence[Row]]:
     assert wanted.up_to is not None
-    query = select(*ENVELOPE_COLUMNS).where(events.c.position <= wanted.up_to)
+    c = events.c
+    columns = [
+        c.position,
+        _uuid_text(conn, c.event_id),
+        c.stream_id,
+        c.stream_version,
+        c.type,
+        c.schema_version,
+        _timestamp_text(conn, c.effective_at),
+        _timestamp_text(conn, c.recorded_at),
+        c.payload,
+        c.metadata,
+        c.prev_hash,
+        c.hash,
+    ]
+    query = select(*columns).where(c.position <= wanted.up_to)
     if wanted.tenant is not None:
         query = query.where(tenant_streams(snapshot(conn).tables, wanted.tenant))
     if wanted.start is not None:
-        query = query.where(events.c.recorded_at >= wanted.start)
+        query = query.where(c.recorded_at >= wanted.start)
     if wanted.end is not None:
-        query = query.where(events.c.recorded_at < wanted.end)
-    result = conn.execution_options(yield_per=BATCH).execute(query.order_by(events.c.position))
+        query = query.where(c.recorded_at < wanted.end)
+    result = conn.execution_options(yield_per=BATCH).execute(query.order_by(c.position))
     for rows in result.partitions():
-        yield [record_from_row(row) for row in rows]
+        yield [tuple(row) for row in rows]
 
 
 @dataclass
@@ -160,14 +178,15 @@ def export_chunks(
         header = (",".join(CSV_COLUMNS) + "\n").encode()
         tally.sha256.update(header)
         yield header
-    for batch in _records(conn, wanted):
+    versions = tally.stream_versions
+    for batch in _rows(conn, wanted):
         chunk = b"".join(map(jsonl_line, batch)) if fmt == "jsonl" else _csv_rows(batch)
         tally.sha256.update(chunk)
         tally.count += len(batch)
-        tally.first_position = tally.first_position or batch[0].position
-        tally.last_position = batch[-1].position
-        for record in batch:
-            tally.stream_versions[record.stream_id] = record.stream_version
+        tally.first_position = tally.first_position or batch[0][0]
+        tally.last_position = batch[-1][0]
+        for row in batch:
+            versions[row[2]] = row[3]
         yield chunk
 
 
