@@ -287,10 +287,33 @@ class FacilityAdmin(ReadOnly):
         return urls + super().get_urls()
 
     def capacity(self, request: HttpRequest, facility_id: str) -> HttpResponse:
-        back = reverse("admin:contracts_facility_changelist")
+        facility = Facility.objects.filter(stream_id=f"facility-{facility_id}").first()
+        back = (
+            reverse("admin:contracts_facility_change", args=[facility.position])
+            if facility
+            else reverse("admin:contracts_facility_changelist")
+        )
         return command_view(
             self, request, f.ChangeFacilityCapacityForm, facility_id, back, facility_id
         )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        """The facility's utilisation now: capacity, reserved and free, contract by contract."""
+        facility = Facility.objects.filter(position=object_id).first()
+        if facility is None:
+            raise Http404
+        with get_ledger().read() as conn:
+            view = queries.facility(conn, facility.subject, datetime.now(UTC))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{view.name} ({view.id})",
+            "opts": self.opts,
+            "facility": view,
+            "can_change": _can(request, f.PARTIES),
+        }
+        return TemplateResponse(request, "admin/contracts/facility_page.html", context)
 
 
 @admin.register(LimitChange)

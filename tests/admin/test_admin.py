@@ -219,3 +219,28 @@ def test_the_tenant_page_travels_in_time(demo: Ledger, ops: Client) -> None:
         "entitlements"
     ]
     assert then.capacity[0].allocated == 220000
+
+
+def test_the_facility_page_shows_utilisation_and_changes_capacity(
+    demo: Ledger, ops: Client
+) -> None:
+    from contracts.models import Facility
+
+    colossus = Facility.objects.get(stream_id="facility-colossus-1")
+    page = ops.get(f"{ADMIN}/facility/{colossus.position}/change/")
+    assert page.status_code == 200
+    assert [(r.resource, r.capacity, r.reserved) for r in page.context["facility"].resources] == [
+        ("gpu.h100", 220000, 220000),
+        ("power.mw", 300, 300),
+    ]
+    refused = ops.post(
+        f"{ADMIN}/facility/colossus-1/capacity/",
+        {"capacity": "gpu.h100 200000 gpu", "reason": "racks retired"},
+    )
+    assert "facility_overcommitted" in refused.context["form"].non_field_errors()[0]
+    grown = ops.post(
+        f"{ADMIN}/facility/colossus-1/capacity/",
+        {"capacity": "gpu.h100 230000 gpu", "reason": "racks added"},
+    )
+    assert grown.status_code == 302
+    assert last_event(demo).type == "FacilityCapacityChanged"

@@ -526,3 +526,16 @@ def test_unknown_paths_and_methods_are_problem_json(demo: Ledger, admin: ApiClie
     response = admin.client.delete("/api/v1/parties")
     problem(response, 405)
     assert set(response["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+
+
+def test_an_unexpected_failure_is_a_500_problem_without_details(
+    demo: Ledger, admin: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ledger import queries
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(queries, "entitlements", broken)
+    found = problem(admin.get("/tenants/anthropic/entitlements"), 500)
+    assert "secret" not in found["detail"]
