@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import BigInteger, Connection, String, and_, bindparam, exists, or_, select
+from sqlalchemy import BigInteger, Connection, String, and_, bindparam, exists, func, or_, select
 
 from ledger.domain import contract as contracts_domain
 from ledger.domain import facility as facilities_domain
@@ -402,23 +403,111 @@ def _contract_rows(
 # -- queries -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """What `entitlements` found for one tenant at one position, and the span of business
+    time [valid_from, valid_to) over which it holds unchanged."""
+
+    valid_from: datetime
+    valid_to: datetime
+    capacity: list[CapacityEntitlement]
+    limits: list[LimitView]
+    contracts: list[ContractBrief]
+
+
+class AnswerCache:
+    """Entitlement answers by (tenant, projection set, position), each with the span of
+    business time it holds for.
+
+    The rows of a projection set as known at a position never change (every write moves
+    the head; a rebuild flips to the other set), so an answer computed at as_of holds for
+    every as_of' in [as_of, next change), where the next change is the earliest instant
+    after as_of at which a row in force ends, a later row starts, or a contract's term
+    starts, ends or is cut short. "Now" only moves forward, so a billing system polling
+    the current entitlements finds the answer here until the ledger or the hour changes.
+    """
+
+    def __init__(self, size: int = 4_096) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._answers: dict[tuple[str, str, int], _Answer] = {}
+
+    def get(self, key: tuple[str, str, int], as_of: datetime) -> _Answer | None:
+        with self._lock:
+            answer = self._answers.get(key)
+        if answer is not None and answer.valid_from <= as_of < answer.valid_to:
+            return answer
+        return None
+
+    def put(self, key: tuple[str, str, int], answer: _Answer) -> None:
+        with self._lock:
+            if len(self._answers) >= self._size:
+                self._answers.pop(next(iter(self._answers)))
+            self._answers[key] = answer
+
+
+@functools.cache
+def _next_start(tables_name: str, kinds: tuple[str, ...]) -> Any:
+    """The first row of :owner starting after :as_of, as known at :position."""
+    t = projection_sets[tables_name].timeline
+    return select(func.min(t.c.valid_from)).where(
+        t.c.owner == _OWNER,
+        t.c.kind.in_(kinds),
+        t.c.valid_from > _AS_OF,
+        t.c.known_from <= _POSITION,
+        t.c.known_to > _POSITION,
+    )
+
+
 def entitlements(
-    conn: Connection, tenant: str, as_of: datetime, known_at: KnownAt = None
+    conn: Connection,
+    tenant: str,
+    as_of: datetime,
+    known_at: KnownAt = None,
+    cache: AnswerCache | None = None,
 ) -> Entitlements:
     snap = tenant_snapshot(conn, tenant)
     known = knowledge(conn, snap, known_at)
+    key = (tenant, snap.tables.name, known.position)
+    answer = cache.get(key, as_of) if cache is not None else None
+    if answer is None:
+        answer = _entitlements(conn, snap.tables, tenant, as_of, known.position)
+        if cache is not None:
+            cache.put(key, answer)
+    return Entitlements.model_construct(
+        tenant=tenant,
+        as_of=as_of,
+        known_at=known,
+        capacity=answer.capacity,
+        limits=answer.limits,
+        # Statuses change only where a term starts, ends or is cut short: never within
+        # the span the answer holds for.
+        contracts=answer.contracts,
+    )
+
+
+def _entitlements(
+    conn: Connection, tables: ProjectionTables, tenant: str, as_of: datetime, position: int
+) -> _Answer:
+    kinds = (CAPACITY, LIMIT)
     capacity, limit_views = [], []
-    for row in _in_force_rows(conn, snap.tables, tenant, (CAPACITY, LIMIT), as_of, known.position):
+    ends = [END_OF_TIME]
+    for row in _in_force_rows(conn, tables, tenant, kinds, as_of, position):
+        ends.append(row.valid_to)
         if row.kind == CAPACITY:
             capacity.append(_capacity_view(row.key, row.unit, row.value))
         else:
             limit_views.append(_limit_view(row.key, row.value))
+    params = {"owner": tenant, "as_of": as_of, "position": position}
+    next_start = conn.execute(_next_start(tables.name, kinds), params).scalar()
+    ends.append(next_start or END_OF_TIME)
     briefs = []
-    contracts_query = _contracts_known_at(snap.tables.name)
-    for row in conn.execute(contracts_query, {"owner": tenant, "position": known.position}):
+    contracts_query = _contracts_known_at(tables.name)
+    for row in conn.execute(contracts_query, {"owner": tenant, "position": position}):
         status = contract_status(
             row.lifecycle, row.term_start, row.term_end, row.terminated_at, as_of
         )
+        ends += [t for t in (row.term_start, row.term_end, row.terminated_at) if t and t > as_of]
         if status not in ("draft", "voided"):
             briefs.append(
                 ContractBrief(
@@ -428,14 +517,7 @@ def entitlements(
                     term=TermView(start=row.term_start, end=row.term_end),
                 )
             )
-    return Entitlements(
-        tenant=tenant,
-        as_of=as_of,
-        known_at=known,
-        capacity=capacity,
-        limits=limit_views,
-        contracts=briefs,
-    )
+    return _Answer(as_of, min(ends), capacity, limit_views, briefs)
 
 
 def limits(

@@ -31,6 +31,8 @@ from ledger.handlers import Outcome
 from ledger.queries import Changes, Entitlements
 
 router = Router(tags=["tenants"])
+# Answers by (tenant, projection set, position), each valid over a span of business time.
+_answers = queries.AnswerCache()
 
 READ = "entitlements:read"
 
@@ -105,7 +107,8 @@ def get_periods(request: HttpRequest, tenant: str) -> PeriodsOut:
 def get_entitlements(request: HttpRequest, tenant: str, at: Query[TimeTravel]) -> HttpResponse:
     _tenant(request, tenant, READ)
     with reading() as conn:
-        return json_response(queries.entitlements(conn, tenant, at.as_of or now(), at.known_at))
+        answer = queries.entitlements(conn, tenant, at.as_of or now(), at.known_at, _answers)
+        return json_response(answer)
 
 
 @router.get("/tenants/{tenant}/entitlements/timeline", response={200: TimelineOut, **ERRORS})

@@ -91,6 +91,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @initialize()
     def set_up(self) -> None:
+        # Answers are also read through a cache that lives across steps, so that its spans
+        # meet writes, rebuilds and every as_of the model checks.
+        self.answers = queries.AnswerCache()
         execute(
             self.ledger, c.RegisterParty(party_id="spacex", name="SpaceX", roles=("provider",)), CTX
         )
@@ -226,7 +229,7 @@ class LedgerMachine(RuleBasedStateMachine):
             for known in sorted({6, head // 2 + 3, head}):
                 for as_of in [*DAYS[::3], datetime(2026, 2, 15, tzinfo=UTC)]:
                     found = queries.entitlements(
-                        conn, "anthropic", as_of, known_at=min(known, head)
+                        conn, "anthropic", as_of, min(known, head), self.answers
                     )
                     capacity = {e.resource: e for e in found.capacity}
                     gpu = capacity.get("gpu.h100")
