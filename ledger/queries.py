@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import BigInteger, Connection, String, and_, bindparam, exists, func, or_, select
+from sqlalchemy import BigInteger, Connection, String, and_, bindparam, exists, or_, select
 
 from ledger.domain import contract as contracts_domain
 from ledger.domain import facility as facilities_domain
@@ -287,10 +287,12 @@ def _in_force(tables_name: str, kinds: tuple[str, ...]) -> Any:
         .correlate(s)
         .scalar_subquery()
     )
+    # An outer join: a series with no row in force at :as_of comes back with NULLs, so
+    # that the caller knows to look for where it starts again.
     return (
         select(s.c.kind, s.c.key, s.c.unit, t.c.valid_from, t.c.valid_to, t.c.value)
-        .select_from(s.join(t, t.c.id == latest))
-        .where(s.c.owner == _OWNER, s.c.kind.in_(kinds), t.c.valid_to > _AS_OF)
+        .select_from(s.outerjoin(t, and_(t.c.id == latest, t.c.valid_to > _AS_OF)))
+        .where(s.c.owner == _OWNER, s.c.kind.in_(kinds))
         .order_by(s.c.kind, s.c.key)
     )
 
@@ -303,6 +305,19 @@ def _in_force_rows(
     as_of: datetime,
     position: int,
 ) -> list[Any]:
+    """The series of `owner` with a row in force (see `_series_states` for all of them)."""
+    return [row for row in _series_states(conn, tables, owner, kinds, as_of, position) if row.value]
+
+
+def _series_states(
+    conn: Connection,
+    tables: ProjectionTables,
+    owner: str,
+    kinds: tuple[str, ...],
+    as_of: datetime,
+    position: int,
+) -> list[Any]:
+    """Every series of `owner`, with its row in force at `as_of` (NULLs where none is)."""
     statement = _in_force(tables.name, kinds)
     params = {"owner": owner, "as_of": as_of, "position": position}
     return list(conn.execute(statement, params).all())
@@ -410,6 +425,7 @@ class _Answer:
 
     valid_from: datetime
     valid_to: datetime
+    known: Knowledge
     capacity: list[CapacityEntitlement]
     limits: list[LimitView]
     contracts: list[ContractBrief]
@@ -447,15 +463,21 @@ class AnswerCache:
 
 
 @functools.cache
-def _next_start(tables_name: str, kinds: tuple[str, ...]) -> Any:
-    """The first row of :owner starting after :as_of, as known at :position."""
+def _next_start(tables_name: str) -> Any:
+    """Where series :kind/:key of :owner next starts after :as_of, as known at :position."""
     t = projection_sets[tables_name].timeline
-    return select(func.min(t.c.valid_from)).where(
-        t.c.owner == _OWNER,
-        t.c.kind.in_(kinds),
-        t.c.valid_from > _AS_OF,
-        t.c.known_from <= _POSITION,
-        t.c.known_to > _POSITION,
+    return (
+        select(t.c.valid_from)
+        .where(
+            t.c.owner == _OWNER,
+            t.c.kind == bindparam("kind", type_=String()),
+            t.c.key == bindparam("key", type_=String()),
+            t.c.valid_from > _AS_OF,
+            t.c.known_from <= _POSITION,
+            t.c.known_to > _POSITION,
+        )
+        .order_by(t.c.valid_from)
+        .limit(1)
     )
 
 
@@ -467,17 +489,19 @@ def entitlements(
     cache: AnswerCache | None = None,
 ) -> Entitlements:
     snap = tenant_snapshot(conn, tenant)
-    known = knowledge(conn, snap, known_at)
-    key = (tenant, snap.tables.name, known.position)
-    answer = cache.get(key, as_of) if cache is not None else None
+    answer = None
+    if cache is not None and not isinstance(known_at, datetime):
+        position = snap.head_position if known_at is None else min(known_at, snap.head_position)
+        answer = cache.get((tenant, snap.tables.name, max(0, position)), as_of)
     if answer is None:
-        answer = _entitlements(conn, snap.tables, tenant, as_of, known.position)
+        known = knowledge(conn, snap, known_at)
+        answer = _entitlements(conn, snap.tables, tenant, as_of, known)
         if cache is not None:
-            cache.put(key, answer)
+            cache.put((tenant, snap.tables.name, known.position), answer)
     return Entitlements.model_construct(
         tenant=tenant,
         as_of=as_of,
-        known_at=known,
+        known_at=answer.known,
         capacity=answer.capacity,
         limits=answer.limits,
         # Statuses change only where a term starts, ends or is cut short: never within
@@ -487,20 +511,23 @@ def entitlements(
 
 
 def _entitlements(
-    conn: Connection, tables: ProjectionTables, tenant: str, as_of: datetime, position: int
+    conn: Connection, tables: ProjectionTables, tenant: str, as_of: datetime, known: Knowledge
 ) -> _Answer:
+    position = known.position
     kinds = (CAPACITY, LIMIT)
     capacity, limit_views = [], []
     ends = [END_OF_TIME]
-    for row in _in_force_rows(conn, tables, tenant, kinds, as_of, position):
+    for row in _series_states(conn, tables, tenant, kinds, as_of, position):
+        if row.value is None:  # nothing in force now: the answer holds until it starts
+            params = {"owner": tenant, "kind": row.kind, "key": row.key, "as_of": as_of}
+            params["position"] = position
+            ends.append(conn.execute(_next_start(tables.name), params).scalar() or END_OF_TIME)
+            continue
         ends.append(row.valid_to)
         if row.kind == CAPACITY:
             capacity.append(_capacity_view(row.key, row.unit, row.value))
         else:
             limit_views.append(_limit_view(row.key, row.value))
-    params = {"owner": tenant, "as_of": as_of, "position": position}
-    next_start = conn.execute(_next_start(tables.name, kinds), params).scalar()
-    ends.append(next_start or END_OF_TIME)
     briefs = []
     contracts_query = _contracts_known_at(tables.name)
     for row in conn.execute(contracts_query, {"owner": tenant, "position": position}):
@@ -517,7 +544,7 @@ def _entitlements(
                     term=TermView(start=row.term_start, end=row.term_end),
                 )
             )
-    return _Answer(as_of, min(ends), capacity, limit_views, briefs)
+    return _Answer(as_of, min(ends), known, capacity, limit_views, briefs)
 
 
 def limits(
