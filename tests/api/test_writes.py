@@ -539,3 +539,31 @@ def test_an_unexpected_failure_is_a_500_problem_without_details(
     monkeypatch.setattr(queries, "entitlements", broken)
     found = problem(admin.get("/tenants/anthropic/entitlements"), 500)
     assert "secret" not in found["detail"]
+
+
+def test_lists_page_with_cursors_seeing_each_item_once(demo: Ledger, admin: ApiClient) -> None:
+    for n in range(5):
+        body = {"id": f"tenant-{n}", "name": f"Tenant {n}", "roles": ["tenant"]}
+        assert admin.post("/parties", body).status_code == 201
+        contract = {**CONTRACT, "id": f"ctr_{n}", "tenant": f"tenant-{n}"}
+        assert admin.post("/contracts", contract).status_code == 201
+
+    def walk(path: str, **params: str) -> list[str]:
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = admin.get(
+                path, limit="2", **params, **({"cursor": cursor} if cursor else {})
+            ).json()
+            assert len(page["items"]) <= 2
+            seen += [item["id"] for item in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return seen
+
+    parties = walk("/parties")
+    assert parties == sorted(["anthropic", "spacex", *(f"tenant-{n}" for n in range(5))])
+    drafts = walk("/contracts", status="draft")
+    assert drafts == sorted([ORBITAL, *(f"ctr_{n}" for n in range(5))])
+    assert walk("/contracts", status="active") == [LEASE]
+    assert walk("/contracts", tenant="tenant-3") == ["ctr_3"]
