@@ -268,14 +268,8 @@ class LimitsOut(Out):
     items: list[LimitView]
 
 
-class LimitWriteOut(Written):
+class LimitWriteOut(LimitView, Written):
     tenant: str
-    plan: str
-    limit: str
-    value: Quantity | None
-    unlimited: bool
-    effective_since: UtcDatetime
-    until: UtcDatetime | None
 
 
 class PeriodsOut(Out):
