@@ -420,11 +420,6 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
-# Which commands a contract's lifecycle admits (the ledger refuses the others anyway).
-APPLICABLE = {
-    "draft": ("revise", "void", "sign"),
-    "signed": ("amend", "terminate", "allocate"),
-}
 CONTRACT_COMMANDS: dict[str, type[f.CommandForm]] = {
     "revise": f.ReviseDraftForm,
     "void": f.VoidContractForm,
@@ -515,7 +510,7 @@ class ContractAdmin(ReadOnly):
             status_now = view.status
             shown_at = min(max(now, view.term.start), view.term.end - timedelta(microseconds=1))
             view = queries.contract(conn, object_id, shown_at)
-            lifecycle = {"active": "signed", "expired": "signed"}.get(status_now, status_now)
+            state = queries.contract_lifecycle(conn, object_id)
             start = view.term.start - timedelta(days=30)
             end = view.term.end + timedelta(days=30)
             items = queries.contract_timeline(conn, object_id, start, end)
@@ -545,8 +540,9 @@ class ContractAdmin(ReadOnly):
                 (name, form.title)
                 for name, form in CONTRACT_COMMANDS.items()
                 if can["contracts" if form.permission == f.CONTRACTS else "allocations"]
-                and name in APPLICABLE.get(lifecycle, ())
+                and name in contracts_domain.ACTIONS.get(state, frozenset())
             ],
-            "can_allocations": can["allocations"],
+            "can_allocations": can["allocations"]
+            and "resize" in contracts_domain.ACTIONS.get(state, frozenset()),
         }
         return TemplateResponse(request, "admin/contracts/contract_page.html", context)

@@ -931,3 +931,16 @@ def _timeline_item(
         contracted=_sum(dict(value), "c:"),
         allocated=_sum(dict(value), "allocated"),
     )
+
+
+def contract_lifecycle(conn: Connection, contract_id: str) -> str:
+    """draft, voided, signed or terminated, as the ledger knows it now."""
+    contracts = snapshot(conn).tables.contracts
+    found: str | None = conn.execute(
+        select(contracts.c.lifecycle).where(
+            contracts.c.contract_id == contract_id, contracts.c.known_to == KNOWN_FOREVER
+        )
+    ).scalar()
+    if found is None:
+        raise NotFound("contract", contract_id)
+    return found

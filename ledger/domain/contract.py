@@ -239,6 +239,13 @@ class Contract:
         return replace(self, allocations=allocations)
 
 
+ACTIONS: dict[str, frozenset[str]] = {
+    "draft": frozenset({"revise", "void", "sign"}),
+    "signed": frozenset({"amend", "terminate", "allocate", "resize", "release"}),
+}
+"""Invariant 2: what a contract in each lifecycle state may undergo (nothing otherwise)."""
+
+
 def status_at(
     lifecycle: Lifecycle,
     term_start: datetime,
