@@ -8,7 +8,7 @@ then 1,000,000; ~300-byte payloads, appended in bulk through the store):
   export  `ledger.export.export_chunks` (what `export_audit` and GET /audit/export run):
           JSONL of canonical envelopes, written to a file, up to position N.
 
-Each runs in a fresh child process, so its peak RSS (ru_maxrss) is its own. Targets:
+Each runs in a fresh child process, so its peak RSS (VmHWM) is its own. Targets:
 export >= 40% of the raw read's events/s; the export's peak RSS at the largest size
 within 10% of that at the smallest (memory does not grow with the export).
 
@@ -71,6 +71,15 @@ def load(url: str, upto: int, progress_label: str) -> None:
         ledger.engine.dispose()
 
 
+def peak_rss_kib() -> int:
+    """This process's peak resident set since it exec'd (VmHWM). Not ru_maxrss: on Linux
+    that survives exec, so a child would report the peak of the parent it forked from."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def child(url: str, workload: str, size: int, fmt: str, output: str) -> None:
     """Runs in its own process: one workload, then its figures as JSON on stdout."""
     engine = make_engine(url)
@@ -94,7 +103,7 @@ def child(url: str, workload: str, size: int, fmt: str, output: str) -> None:
                     written += len(chunk)
             count = tally.count
     seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kib = peak_rss_kib()
     print(json.dumps({"count": count, "seconds": seconds, "bytes": written, "peak_kib": peak_kib}))
 
 
