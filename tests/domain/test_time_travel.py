@@ -168,6 +168,44 @@ def test_rebuild_reproduces_the_inline_tables_exactly_and_swaps_them_in(demo: Le
         )
 
 
+def test_a_rebuild_reads_in_pages_and_catches_up_with_writes_made_meanwhile(
+    demo: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ledger.domain.commands import ResizeAllocation
+    from ledger.handlers import execute
+    from ledger.projections import rebuild as rebuilding
+
+    monkeypatch.setattr(rebuilding, "PAGE", 3)
+    read_page = demo.store.read_page
+    pages: list[int] = []
+
+    def read_and_write_meanwhile(*args: object, **kwargs: object) -> list[object]:
+        page = read_page(*args, **kwargs)  # type: ignore[arg-type]
+        pages.append(len(page))
+        if len(pages) == 2:  # a writer lands while the replay is under way
+            execute(
+                demo,
+                ResizeAllocation(
+                    contract_id=LEASE,
+                    allocation_id="alc_training",
+                    quantity=Decimal(40_000),
+                    effective_at=at("2026-09-01"),
+                    reason="training scaled down",
+                ),
+            )
+        return page  # type: ignore[return-value]
+
+    monkeypatch.setattr(demo.store, "read_page", read_and_write_meanwhile)
+    head = demo.head().position
+    report = rebuild(demo)
+    assert pages[:3] == [3, 3, 3]
+    assert report.events == head + 1
+    assert check(demo).ok
+    with demo.read() as conn:
+        [gpu] = queries.entitlements(conn, "anthropic", at("2026-10-01")).capacity[:1]
+    assert gpu.allocated == 200_000
+
+
 def test_writes_after_a_rebuild_land_in_the_new_tables(demo: Ledger) -> None:
     rebuild(demo)
     from ledger.domain.commands import ResizeAllocation
