@@ -23,6 +23,19 @@ def test_postgres_urls_use_psycopg_3(scheme: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("url", "engine"),
+    [
+        ("postgresql+psycopg://u@db.example/ledger", "django.db.backends.postgresql"),
+        ("sqlite+pysqlite:////tmp/ledger.sqlite3", "django.db.backends.sqlite3"),
+    ],
+)
+def test_sqlalchemy_driver_suffixes_are_accepted_by_django_too(url: str, engine: str) -> None:
+    config = django_database(url, Path("/tmp"), DatabaseSettings())
+    assert config["ENGINE"] == engine
+    assert config["NAME"] in ("ledger", "/tmp/ledger.sqlite3")
+
+
 def test_other_databases_are_refused() -> None:
     with pytest.raises(ValueError, match="unsupported"):
         normalise_url("mysql://root@localhost/ledger")
