@@ -29,10 +29,16 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
+def staff(ledger: Ledger) -> tuple[str, str]:
+    """The demo ledger and a superuser, made before the browser starts: Playwright's sync
+    API runs its own event loop, and Django refuses (rightly) ORM calls from inside it."""
+    load_demo(ledger)
+    User.objects.create_superuser("ops", "ops@example.com", "correct horse battery")
+    return "ops", "correct horse battery"
+
+
+@pytest.fixture
 def page(live_server: Any) -> Iterator[Any]:
-    # Playwright's sync API runs an event loop in this thread; the ORM calls of the test
-    # itself are still synchronous, one at a time.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -52,7 +58,6 @@ def page(live_server: Any) -> Iterator[Any]:
         page.set_default_timeout(15_000)
         yield page
         browser.close()
-    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
 def submit(page: Any, fields: dict[str, str]) -> None:
@@ -63,14 +68,13 @@ def submit(page: Any, fields: dict[str, str]) -> None:
 
 
 def test_staff_work_a_contract_through_the_admin(
-    ledger: Ledger, live_server: Any, page: Any
+    staff: tuple[str, str], live_server: Any, page: Any
 ) -> None:
-    load_demo(ledger)
-    User.objects.create_superuser("ops", "ops@example.com", "correct horse battery")
     base = live_server.url
+    username, password = staff
 
     page.goto(f"{base}/admin/login/")
-    submit(page, {"username": "ops", "password": "correct horse battery"})
+    submit(page, {"username": username, "password": password})
     assert "Site administration" in page.content() or "Operations" in page.content()
 
     page.goto(f"{base}/admin/contracts/contract/add/")
