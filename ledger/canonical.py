@@ -128,6 +128,11 @@ def _json_string(text: str) -> bytes:
     return orjson.dumps(text)
 
 
+def _plain_string(text: str) -> bytes:
+    """A string that needs no escaping by construction (UUIDs, RFC 3339 timestamps)."""
+    return b'"' + text.encode() + b'"'
+
+
 def envelope_bytes(
     *,
     position: int,
@@ -150,9 +155,9 @@ def envelope_bytes(
     return b"".join(
         (
             b'{"effective_at":',
-            _json_string(effective_at),
+            _plain_string(effective_at),
             b',"event_id":',
-            _json_string(event_id),
+            _plain_string(event_id),
             b',"metadata":',
             metadata,
             b',"payload":',
@@ -160,7 +165,7 @@ def envelope_bytes(
             b',"position":',
             str(position).encode(),
             b',"recorded_at":',
-            _json_string(recorded_at),
+            _plain_string(recorded_at),
             b',"schema_version":',
             str(schema_version).encode(),
             b',"stream_id":',

@@ -32,7 +32,7 @@ from ledger.canonical import (
 )
 from ledger.canonical import format_timestamp as _ts
 from ledger.errors import ConcurrencyError, DuplicateEvent, InvalidInput
-from ledger.events import EventRegistry, NewEvent, RecordedEvent
+from ledger.events import EventRegistry, Metadata, NewEvent, RecordedEvent
 from ledger.tables import events, head
 from ledger.types import utcnow
 
@@ -246,15 +246,16 @@ class EventStore:
         if unexpected:
             raise InvalidInput(f"no expected version given for stream(s) {unexpected}")
         # Encode before taking the lock: a bad payload or timestamp fails without waiting.
-        # A command's events share one Metadata object: encode it once.
-        metadata_json: dict[int, bytes] = {}
+        # Metadata repeats (a command's events share it; a bulk import has few actors):
+        # encode each distinct value once.
+        metadata_json: dict[Metadata, bytes] = {}
         encoded = [
             (
                 e,
                 self.registry.encode(e.event),
-                metadata_json.get(id(e.metadata))
+                metadata_json.get(e.metadata)
                 or metadata_json.setdefault(
-                    id(e.metadata), canonical_model_json(e.metadata, exclude_none=True)
+                    e.metadata, canonical_model_json(e.metadata, exclude_none=True)
                 ),
                 _ts(e.effective_at),
             )
