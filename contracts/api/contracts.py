@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 from contracts.api import writes
 from contracts.api.auth import require, require_tenant
 from contracts.api.common import ERRORS, capacity_lines, decode_cursor, encode_cursor, now, reading
-from contracts.api.events import envelope
+from contracts.api.events import stream_out
 from contracts.api.schemas import (
     AllocationIn,
     AmendmentIn,
@@ -163,11 +163,7 @@ def contract_events(request: HttpRequest, contract_id: str) -> StreamOut:
     stream_id = contracts_domain.stream_id(contract_id)
     with reading() as conn:
         records = get_ledger().store.read_stream(conn, stream_id)
-    return StreamOut(
-        stream_id=stream_id,
-        version=records[-1].stream_version if records else 0,
-        items=[envelope(r) for r in records],
-    )
+    return stream_out(stream_id, records)
 
 
 @router.post(

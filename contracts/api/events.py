@@ -34,6 +34,11 @@ def envelope(record: RecordedEvent) -> EnvelopeOut:
     )
 
 
+def stream_out(stream_id: str, records: list[RecordedEvent]) -> StreamOut:
+    version = records[-1].stream_version if records else 0
+    return StreamOut(stream_id=stream_id, version=version, items=[envelope(r) for r in records])
+
+
 @router.get("/events", response={200: EventPage, **ERRORS})
 def list_events(request: HttpRequest, query: Query[EventQuery]) -> EventPage:
     """Every event after `after`, in position order; loop on `after=next_after`."""
@@ -65,8 +70,4 @@ def get_stream(request: HttpRequest, stream_id: str) -> StreamOut:
         records = get_ledger().store.read_stream(conn, stream_id)
     if not records:
         raise NotFound("stream", stream_id)
-    return StreamOut(
-        stream_id=stream_id,
-        version=records[-1].stream_version,
-        items=[envelope(r) for r in records],
-    )
+    return stream_out(stream_id, records)

@@ -168,11 +168,26 @@ def test_rebuild_reproduces_the_inline_tables_exactly_and_swaps_them_in(demo: Le
         )
 
 
+def shrink_training(ledger: Ledger) -> None:
+    """Training goes from 50,000 to 40,000 GPUs from 1 September 2026."""
+    from ledger.domain.commands import ResizeAllocation
+    from ledger.handlers import execute
+
+    execute(
+        ledger,
+        ResizeAllocation(
+            contract_id=LEASE,
+            allocation_id="alc_training",
+            quantity=Decimal(40_000),
+            effective_at=at("2026-09-01"),
+            reason="training scaled down",
+        ),
+    )
+
+
 def test_a_rebuild_reads_in_pages_and_catches_up_with_writes_made_meanwhile(
     demo: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ledger.domain.commands import ResizeAllocation
-    from ledger.handlers import execute
     from ledger.projections import rebuild as rebuilding
 
     monkeypatch.setattr(rebuilding, "PAGE", 3)
@@ -183,16 +198,7 @@ def test_a_rebuild_reads_in_pages_and_catches_up_with_writes_made_meanwhile(
         page = read_page(*args, **kwargs)  # type: ignore[arg-type]
         pages.append(len(page))
         if len(pages) == 2:  # a writer lands while the replay is under way
-            execute(
-                demo,
-                ResizeAllocation(
-                    contract_id=LEASE,
-                    allocation_id="alc_training",
-                    quantity=Decimal(40_000),
-                    effective_at=at("2026-09-01"),
-                    reason="training scaled down",
-                ),
-            )
+            shrink_training(demo)
         return page  # type: ignore[return-value]
 
     monkeypatch.setattr(demo.store, "read_page", read_and_write_meanwhile)
@@ -208,19 +214,8 @@ def test_a_rebuild_reads_in_pages_and_catches_up_with_writes_made_meanwhile(
 
 def test_writes_after_a_rebuild_land_in_the_new_tables(demo: Ledger) -> None:
     rebuild(demo)
-    from ledger.domain.commands import ResizeAllocation
-    from ledger.handlers import execute
 
-    execute(
-        demo,
-        ResizeAllocation(
-            contract_id=LEASE,
-            allocation_id="alc_training",
-            quantity=Decimal(40_000),
-            effective_at=at("2026-09-01"),
-            reason="training scaled down",
-        ),
-    )
+    shrink_training(demo)
     assert check(demo).ok
     with demo.read() as conn:
         [gpu] = queries.entitlements(conn, "anthropic", at("2026-10-01")).capacity[:1]
