@@ -38,7 +38,8 @@ def format_timestamp(moment: datetime) -> str:
         raise InvalidTimestamp(f"naive timestamp {moment.isoformat()}: a UTC timezone is required")
     if offset:
         raise InvalidTimestamp(f"timestamp {moment.isoformat()} is not in UTC")
-    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    # A zero offset always prints as the six characters "+00:00".
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -128,13 +129,15 @@ def _json_string(text: str) -> bytes:
     return orjson.dumps(text)
 
 
-def _plain_string(text: str) -> bytes:
-    """A string that needs no escaping by construction (UUIDs, RFC 3339 timestamps)."""
-    return b'"' + text.encode() + b'"'
+_ENVELOPE = (
+    b'{"effective_at":"%s","event_id":"%s","metadata":%s,"payload":%s,"position":%d,'
+    b'"recorded_at":"%s","schema_version":%d,"stream_id":%s,"stream_version":%d,"type":%s}'
+)
+"""The envelope in JCS key order. Timestamps and event ids are spliced in as they are: an
+RFC 3339 timestamp and a UUID's canonical text need no escaping by construction."""
 
 
 def envelope_bytes(
-    *,
     position: int,
     event_id: str,
     stream_id: str,
@@ -152,30 +155,17 @@ def envelope_bytes(
     in JCS key order instead of being parsed and serialised again; the result is the same
     bytes as `canonical_json` of the whole envelope (a property test checks it).
     """
-    return b"".join(
-        (
-            b'{"effective_at":',
-            _plain_string(effective_at),
-            b',"event_id":',
-            _plain_string(event_id),
-            b',"metadata":',
-            metadata,
-            b',"payload":',
-            payload,
-            b',"position":',
-            str(position).encode(),
-            b',"recorded_at":',
-            _plain_string(recorded_at),
-            b',"schema_version":',
-            str(schema_version).encode(),
-            b',"stream_id":',
-            _json_string(stream_id),
-            b',"stream_version":',
-            str(stream_version).encode(),
-            b',"type":',
-            _json_string(event_type),
-            b"}",
-        )
+    return _ENVELOPE % (
+        effective_at.encode(),
+        event_id.encode(),
+        metadata,
+        payload,
+        position,
+        recorded_at.encode(),
+        schema_version,
+        _json_string(stream_id),
+        stream_version,
+        _json_string(event_type),
     )
 
 

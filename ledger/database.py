@@ -76,7 +76,8 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> Engine:
     @event.listens_for(engine, "begin")
     def begin(connection: Connection) -> None:
         writes = connection.get_execution_options().get(WRITE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+        # Straight to the driver: this runs once per transaction, on the append's hot path.
+        connection.connection.driver_connection.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
 
     return engine
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 from uuid import UUID
 
 import orjson
@@ -146,12 +146,13 @@ class NewEvent:
     event_id: UUID | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedEvent:
+class RecordedEvent(NamedTuple):
     """A stored event: the envelope as DESIGN.md section 3 defines it.
 
     `payload` and `metadata` hold canonical JSON text, so the envelope's hash can be
-    recomputed without re-serialising anything.
+    recomputed without re-serialising anything. A named tuple, not a frozen dataclass:
+    every read and every append builds one per event, and a tuple is built in one step
+    where a frozen dataclass sets each of its twelve fields through `object.__setattr__`.
     """
 
     position: int

@@ -6,8 +6,9 @@ so positions are gap-free and equal to commit order: a reader following
 cannot promise on PostgreSQL. The same row carries the chain's head hash, so each event's
 hash is computed from its predecessor's under the same lock.
 
-The append path is the ledger's hottest: it speaks driver-level SQL (no statement
-compilation per call) and keeps round trips down. On PostgreSQL an append is one
+The append path is the ledger's hottest: it speaks SQL to the DBAPI connection under the
+caller's SQLAlchemy transaction (no statement compilation or result set-up per call) and
+keeps round trips down. On PostgreSQL an append is one
 statement that takes the lock and reads the stream versions, then one statement that
 inserts the events and moves the head.
 """
@@ -16,11 +17,14 @@ from __future__ import annotations
 
 import enum
 import os
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+import psycopg
 from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -32,7 +36,7 @@ from ledger.canonical import (
 )
 from ledger.canonical import format_timestamp as _ts
 from ledger.errors import ConcurrencyError, DuplicateEvent, InvalidInput
-from ledger.events import EventRegistry, Metadata, NewEvent, RecordedEvent
+from ledger.events import EventRegistry, NewEvent, RecordedEvent
 from ledger.tables import events, head
 from ledger.types import utcnow
 
@@ -94,36 +98,67 @@ def _as_utc(value: object) -> datetime | None:
     return value.astimezone(UTC)
 
 
+def _driver(conn: Connection) -> Any:
+    """The DBAPI connection under `conn`, inside the transaction `conn` began.
+
+    The append path talks to it directly: SQLAlchemy's per-statement machinery (events,
+    result set-up) cost several times what SQLite itself spends on these five statements.
+    """
+    return conn.connection.driver_connection
+
+
 class _SQLite:
     """SQLite: the write lock is already held (BEGIN IMMEDIATE), so every read is fresh."""
+
+    integrity_errors: tuple[type[Exception], ...] = (IntegrityError, sqlite3.IntegrityError)
+    INLINE_VERSIONS = 100  # streams whose versions ride along with the head read
 
     @staticmethod
     def lock_head(
         conn: Connection, streams: list[str]
     ) -> tuple[int, str, datetime | None, dict[str, int]]:
-        position, digest, recorded_at = conn.exec_driver_sql(
-            "SELECT position, hash, recorded_at FROM ledger_head WHERE id = 1"
-        ).one()
-        return position, digest, _as_utc(recorded_at), _SQLite.fresh_versions(conn, streams)
+        if len(streams) > _SQLite.INLINE_VERSIONS:
+            # One column per stream would pass SQLite's column limit: read them apart.
+            position, digest, recorded_at, _ = _SQLite.lock_head(conn, [])
+            return position, digest, recorded_at, _SQLite.fresh_versions(conn, streams)
+        versions = "".join(
+            ", (SELECT coalesce(max(stream_version), 0) FROM ledger_events WHERE stream_id = ?)"
+            for _ in streams
+        )
+        row = (
+            _driver(conn)
+            .execute(
+                f"SELECT position, hash, recorded_at{versions} FROM ledger_head WHERE id = 1",
+                streams,
+            )
+            .fetchone()
+        )
+        return row[0], row[1], _as_utc(row[2]), dict(zip(streams, row[3:], strict=True))
 
     @staticmethod
     def fresh_versions(conn: Connection, streams: list[str]) -> dict[str, int]:
-        return {
-            s: conn.exec_driver_sql(
-                "SELECT coalesce(max(stream_version), 0) FROM ledger_events WHERE stream_id = ?",
-                (s,),
-            ).scalar_one()
-            for s in streams
-        }
+        if not streams:
+            return {}
+        rows = (
+            _driver(conn)
+            .execute(
+                "SELECT s.value, (SELECT coalesce(max(stream_version), 0) FROM ledger_events e"
+                " WHERE e.stream_id = s.value) FROM json_each(?) AS s",
+                (orjson.dumps(streams).decode(),),
+            )
+            .fetchall()
+        )
+        return {stream_id: version for stream_id, version in rows}
 
     @staticmethod
     def insert(
         conn: Connection, rows: list[tuple[object, ...]], new_head: tuple[object, ...]
     ) -> None:
-        conn.exec_driver_sql(
+        driver = _driver(conn)
+        driver.executemany(
             f"INSERT INTO ledger_events ({_INSERT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows
         )
-        conn.exec_driver_sql(
+        driver.execute(
             "UPDATE ledger_head SET position = ?, hash = ?, recorded_at = ? WHERE id = 1", new_head
         )
 
@@ -138,6 +173,7 @@ class _Postgres:
     appended with ANY are read again, after the lock, because their versions are used.
     """
 
+    integrity_errors: tuple[type[Exception], ...] = (IntegrityError, psycopg.IntegrityError)
     INLINE_VERSIONS = 100  # streams whose versions ride along with the locking statement
 
     @staticmethod
@@ -152,22 +188,30 @@ class _Postgres:
             ", (SELECT coalesce(max(stream_version), 0) FROM ledger_events WHERE stream_id = %s)"
             for _ in streams
         )
-        row = conn.exec_driver_sql(
-            f"SELECT h.position, h.hash, h.recorded_at{versions} FROM ledger_head h"
-            " WHERE h.id = 1 FOR UPDATE OF h",
-            tuple(streams),
-        ).one()
+        row = (
+            _driver(conn)
+            .execute(
+                f"SELECT h.position, h.hash, h.recorded_at{versions} FROM ledger_head h"
+                " WHERE h.id = 1 FOR UPDATE OF h",
+                streams,
+            )
+            .fetchone()
+        )
         return row[0], row[1], _as_utc(row[2]), dict(zip(streams, row[3:], strict=True))
 
     @staticmethod
     def fresh_versions(conn: Connection, streams: list[str]) -> dict[str, int]:
         if not streams:
             return {}
-        rows = conn.exec_driver_sql(
-            "SELECT s.id, (SELECT coalesce(max(stream_version), 0) FROM ledger_events e"
-            " WHERE e.stream_id = s.id) FROM unnest(%s::text[]) AS s(id)",
-            (streams,),
-        ).all()
+        rows = (
+            _driver(conn)
+            .execute(
+                "SELECT s.id, (SELECT coalesce(max(stream_version), 0) FROM ledger_events e"
+                " WHERE e.stream_id = s.id) FROM unnest(%s::text[]) AS s(id)",
+                (streams,),
+            )
+            .fetchall()
+        )
         return {stream_id: version for stream_id, version in rows}
 
     @staticmethod
@@ -175,16 +219,18 @@ class _Postgres:
         conn: Connection, rows: list[tuple[object, ...]], new_head: tuple[object, ...]
     ) -> None:
         values = "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
-        if len(rows) > 1:  # psycopg pipelines executemany: one round trip for the batch
-            conn.exec_driver_sql(
-                f"INSERT INTO ledger_events ({_INSERT_COLUMNS}) VALUES {values}", rows
-            )
-            conn.exec_driver_sql(
+        driver = _driver(conn)
+        if len(rows) > 1:
+            with driver.cursor() as cursor:  # psycopg pipelines executemany: one round trip
+                cursor.executemany(
+                    f"INSERT INTO ledger_events ({_INSERT_COLUMNS}) VALUES {values}", rows
+                )
+            driver.execute(
                 "UPDATE ledger_head SET position = %s, hash = %s, recorded_at = %s WHERE id = 1",
                 new_head,
             )
             return
-        conn.exec_driver_sql(
+        driver.execute(
             f"WITH inserted AS (INSERT INTO ledger_events ({_INSERT_COLUMNS}) VALUES {values}"
             " RETURNING 1) UPDATE ledger_head SET position = %s, hash = %s, recorded_at = %s"
             " WHERE id = 1",
@@ -192,22 +238,26 @@ class _Postgres:
         )
 
 
-def _random_event_id() -> str:
-    """A random (version 4) UUID in canonical text form, without building a UUID object."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+# The variant nibble of an RFC 4122 UUID is 10xx: each hex digit mapped to its variant form.
+_VARIANT = {f"{d:x}": f"{(d & 0x3) | 0x8:x}" for d in range(16)}
+
+
+def _random_event_ids(count: int) -> Iterator[str]:
+    """Random (version 4) UUIDs in canonical text form, from one read of the OS's random
+    source and without building UUID objects."""
+    digits = os.urandom(16 * count).hex()
+    for i in range(0, 32 * count, 32):
+        h = digits[i : i + 32]
+        yield f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 def _sql(conn: Connection) -> type[_SQLite] | type[_Postgres]:
     return _Postgres if conn.dialect.name == "postgresql" else _SQLite
 
 
-def _stream_conflict(exc: IntegrityError) -> str | None:
+def _stream_conflict(exc: Exception) -> str | None:
     """The stream whose version another writer took first, if that is what `exc` says."""
-    orig = exc.orig
+    orig = exc.orig if isinstance(exc, IntegrityError) else exc
     diag = getattr(orig, "diag", None)
     if diag is not None:
         if diag.constraint_name != STREAM_VERSION_CONSTRAINT:
@@ -247,20 +297,17 @@ class EventStore:
             raise InvalidInput(f"no expected version given for stream(s) {unexpected}")
         # Encode before taking the lock: a bad payload or timestamp fails without waiting.
         # Metadata repeats (a command's events share it; a bulk import has few actors):
-        # encode each distinct value once.
-        metadata_json: dict[Metadata, bytes] = {}
-        encoded = [
-            (
-                e,
-                self.registry.encode(e.event),
-                metadata_json.get(e.metadata)
-                or metadata_json.setdefault(
-                    e.metadata, canonical_model_json(e.metadata, exclude_none=True)
-                ),
-                _ts(e.effective_at),
-            )
-            for e in new_events
-        ]
+        # encode each distinct value once, keyed by its field values (cheaper to hash than
+        # the model).
+        metadata_json: dict[tuple[object, ...], bytes] = {}
+        encode = self.registry.encode
+        encoded = []
+        for e in new_events:
+            key = tuple(e.metadata.__dict__.values())
+            metadata = metadata_json.get(key)
+            if metadata is None:
+                metadata = metadata_json[key] = canonical_model_json(e.metadata, exclude_none=True)
+            encoded.append((e, encode(e.event), metadata, _ts(e.effective_at)))
 
         sql = _sql(conn)
         position, prev_hash, last_recorded, versions = sql.lock_head(conn, streams)
@@ -278,24 +325,25 @@ class EventStore:
 
         rows: list[tuple[object, ...]] = []
         recorded: list[RecordedEvent] = []
+        random_ids = _random_event_ids(sum(1 for e in new_events if e.event_id is None))
         for new, payload, metadata, effective_text in encoded:
             position += 1
             version = versions[new.stream_id] = versions[new.stream_id] + 1
-            event_id = str(new.event_id) if new.event_id else _random_event_id()
+            event_id = str(new.event_id) if new.event_id else next(random_ids)
             event_type, schema_version = new.event.event_type, new.event.schema_version
             digest = chain_hash(
                 prev_hash,
                 envelope_bytes(
-                    position=position,
-                    event_id=event_id,
-                    stream_id=new.stream_id,
-                    stream_version=version,
-                    event_type=event_type,
-                    schema_version=schema_version,
-                    payload=payload,
-                    metadata=metadata,
-                    recorded_at=recorded_text,
-                    effective_at=effective_text,
+                    position,
+                    event_id,
+                    new.stream_id,
+                    version,
+                    event_type,
+                    schema_version,
+                    payload,
+                    metadata,
+                    recorded_text,
+                    effective_text,
                 ),
             )
             payload_text, metadata_text = payload.decode(), metadata.decode()
@@ -335,7 +383,7 @@ class EventStore:
 
         try:
             sql.insert(conn, rows, (position, prev_hash, recorded_text))
-        except IntegrityError as exc:
+        except sql.integrity_errors as exc:
             stream = _stream_conflict(exc)
             if stream is None:
                 raise DuplicateEvent("one of these event ids is already recorded") from exc

@@ -6,11 +6,13 @@ idempotency record commit together or not at all.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+import psycopg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
@@ -26,6 +28,9 @@ from ledger.types import utcnow
 T = TypeVar("T")
 
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
+# The append path speaks to the driver directly (see ledger.store), so its errors arrive
+# unwrapped as well as wrapped by SQLAlchemy.
+DRIVER_OPERATIONAL_ERRORS = (OperationalError, sqlite3.OperationalError, psycopg.OperationalError)
 
 
 class Projection(Protocol):
@@ -102,7 +107,7 @@ class Ledger:
                     transaction.commit()
                 else:
                     transaction.rollback()
-        except OperationalError as exc:
+        except DRIVER_OPERATIONAL_ERRORS as exc:
             if _is_lock_timeout(exc):
                 raise LedgerBusy(
                     "the ledger is busy: could not take its write lock in time"
@@ -143,6 +148,7 @@ class Ledger:
             return verify_chain(self.store.read_all(conn), head, on_progress)
 
 
-def _is_lock_timeout(exc: OperationalError) -> bool:
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    return sqlstate == LOCK_NOT_AVAILABLE or "database is locked" in str(exc.orig)
+def _is_lock_timeout(exc: Exception) -> bool:
+    orig = exc.orig if isinstance(exc, OperationalError) else exc
+    sqlstate = getattr(orig, "sqlstate", None)
+    return sqlstate == LOCK_NOT_AVAILABLE or "database is locked" in str(orig)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -104,11 +103,11 @@ def delete_last(conn: Connection) -> None:
 def insert_after_head(conn: Connection) -> None:
     # A well-forged event: correctly chained and hashed, only the head row is out of reach.
     [last] = EventStore(registry).read_page(conn, after=4, limit=1)
-    forged = replace(
-        last, position=6, stream_version=6, event_id=str(uuid.uuid4()), prev_hash=last.hash
+    forged = last._replace(
+        position=6, stream_version=6, event_id=str(uuid.uuid4()), prev_hash=last.hash
     )
-    forged = replace(forged, hash=chain_hash(forged.prev_hash, forged.canonical_bytes()))
-    conn.execute(insert(events), [{f: getattr(forged, f) for f in forged.__slots__}])
+    forged = forged._replace(hash=chain_hash(forged.prev_hash, forged.canonical_bytes()))
+    conn.execute(insert(events), [forged._asdict()])
 
 
 def swap_rows(conn: Connection) -> None:
