@@ -77,7 +77,9 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> Engine:
     def begin(connection: Connection) -> None:
         writes = connection.get_execution_options().get(WRITE, False)
         # Straight to the driver: this runs once per transaction, on the append's hot path.
-        connection.connection.driver_connection.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        driver.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
 
     return engine
 

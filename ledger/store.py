@@ -78,6 +78,8 @@ _INSERT_COLUMNS = (
     "position, event_id, stream_id, stream_version, type, schema_version, payload, metadata,"
     " recorded_at, effective_at, prev_hash, hash"
 )
+_ENVELOPE_SQL = ", ".join(c.name for c in ENVELOPE_COLUMNS)
+_MAX_POSITION = 2**62
 STREAM_VERSION_CONSTRAINT = "uq_ledger_events_stream_id_stream_version"
 
 
@@ -151,6 +153,26 @@ class _SQLite:
         return {stream_id: version for stream_id, version in rows}
 
     @staticmethod
+    def read_page(
+        conn: Connection, after: int, limit: int, up_to: int | None
+    ) -> list[RecordedEvent]:
+        # Timestamps are stored as RFC 3339 text (see ledger.tables.UtcTimestamp).
+        parse = datetime.fromisoformat
+        rows = (
+            _driver(conn)
+            .execute(
+                f"SELECT {_ENVELOPE_SQL} FROM ledger_events WHERE position > ? AND position <= ?"
+                " ORDER BY position LIMIT ?",
+                (after, _MAX_POSITION if up_to is None else up_to, limit),
+            )
+            .fetchall()
+        )
+        return [
+            RecordedEvent(*r[:8], parse(r[8]), parse(r[9]), r[10], r[11])  # type: ignore[call-arg]
+            for r in rows
+        ]
+
+    @staticmethod
     def insert(
         conn: Connection, rows: list[tuple[object, ...]], new_head: tuple[object, ...]
     ) -> None:
@@ -213,6 +235,26 @@ class _Postgres:
             .fetchall()
         )
         return {stream_id: version for stream_id, version in rows}
+
+    @staticmethod
+    def read_page(
+        conn: Connection, after: int, limit: int, up_to: int | None
+    ) -> list[RecordedEvent]:
+        # The session runs in UTC (ledger.database), so timestamps arrive as UTC already;
+        # the event id is asked for as text, as the envelope holds it.
+        rows = (
+            _driver(conn)
+            .execute(
+                f"SELECT {_ENVELOPE_SQL.replace('event_id', 'event_id::text')} FROM ledger_events"
+                " WHERE position > %s AND position <= %s ORDER BY position LIMIT %s",
+                (after, _MAX_POSITION if up_to is None else up_to, limit),
+            )
+            .fetchall()
+        )
+        return [
+            RecordedEvent(*r[:8], r[8].astimezone(UTC), r[9].astimezone(UTC), r[10], r[11])  # type: ignore[call-arg]
+            for r in rows
+        ]
 
     @staticmethod
     def insert(
@@ -427,6 +469,8 @@ class EventStore:
         up_to: int | None = None,
     ) -> list[RecordedEvent]:
         """Up to `limit` events with position > `after`, in position order."""
+        if not stream_prefix and not types:
+            return _sql(conn).read_page(conn, after, limit, up_to)
         query = _filtered(
             select(*ENVELOPE_COLUMNS).where(events.c.position > after),
             stream_prefix,

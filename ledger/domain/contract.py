@@ -153,6 +153,14 @@ class Contract:
         """What this contract adds to its tenant's entitlement series for `resource`."""
         return self.contracted(resource) + self.allocated(resource)
 
+    def allocation_contribution(self, allocation: Allocation | None) -> Steps:
+        """The part of `contribution(allocation.resource)` that one allocation makes."""
+        if allocation is None or not self.in_force:
+            return Steps()
+        schedule = self.schedule()
+        label = f"w:{allocation.workload}"
+        return allocation.steps(label).clip(schedule.start, schedule.end_in_force)
+
     def allocation(self, allocation_id: str) -> Allocation | None:
         return next((a for a in self.allocations if a.allocation_id == allocation_id), None)
 

@@ -76,6 +76,13 @@ class Facility:
     def contribution(self, resource: str) -> Steps:
         return self.capacity(resource) + self.reserved(resource)
 
+    @staticmethod
+    def reservation_contribution(reservation: Reservation | None, resource: str) -> Steps:
+        """The part of `contribution(resource)` that one reservation makes."""
+        if reservation is None:
+            return Steps()
+        return reservation.schedule.quantity(resource, f"r:{reservation.contract_id}")
+
     def reservation(self, contract_id: str) -> Reservation | None:
         return next((r for r in self.reservations if r.contract_id == contract_id), None)
 

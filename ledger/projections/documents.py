@@ -3,23 +3,94 @@ object and judged at any as_of with the domain's own rules (no replay)."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
-from ledger.canonical import canonical_json, parse_timestamp
+from ledger.canonical import canonical_json, format_decimal, format_timestamp, parse_timestamp
 from ledger.domain.capacity import DatedChange
 from ledger.domain.contract import Allocation, AllocationChange, Contract
 from ledger.domain.events import CapacityLine
+
+T = TypeVar("T")
 
 
 def _ts(value: str | None) -> Any:
     return None if value is None else parse_timestamp(value)
 
 
+class _FragmentCache:
+    """Canonical JSON of recently seen parts of contract states, by object identity.
+
+    A contract event changes at most one allocation (or the amendments), and the new state
+    shares every other part with the old one: `Allocation` objects, the amendments tuple.
+    Reusing their JSON keeps a document's cost per event at the size of what changed
+    instead of the contract's whole history. An entry holds its part, so the identity it is
+    keyed by cannot be reused while cached.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[int, tuple[object, bytes]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def json(self, part: T, render: Callable[[T], bytes]) -> bytes:
+        key = id(part)
+        with self.lock:
+            hit = self.entries.get(key)
+            if hit is not None and hit[0] is part:
+                self.entries.move_to_end(key)
+                return hit[1]
+        fragment = render(part)
+        with self.lock:
+            self.entries[key] = (part, fragment)
+            if len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return fragment
+
+
+_fragments = _FragmentCache(4_096)
+
+
+_CHANGE = b'{"effective_at":"%s","position":%d,"quantity":"%s","released":%s}'
+"""An allocation change in JCS form: its timestamp and decimal text need no escaping."""
+
+
+def _allocation_json(a: Allocation) -> bytes:
+    """Canonical JSON of one allocation: its fields through `canonical_json`, its changes
+    (the long part) spliced in from `_CHANGE`; "changes" sorts second, after
+    "allocation_id"."""
+    rest = canonical_json(
+        {
+            "allocation_id": a.allocation_id,
+            "workload": a.workload,
+            "resource": a.resource,
+            "until": a.until,
+            "released": a.released,
+        }
+    )
+    changes = b",".join(
+        _CHANGE
+        % (
+            format_timestamp(c.effective_at).encode(),
+            c.position,
+            format_decimal(c.quantity).encode(),
+            b"true" if c.released else b"false",
+        )
+        for c in a.changes
+    )
+    head, tail = rest.split(b',"released":', 1)
+    return head + b',"changes":[' + changes + b'],"released":' + tail
+
+
 def to_document(state: Contract) -> str:
-    return canonical_json(
+    """The contract's canonical JSON: "allocations" and "amendments" are the first keys in
+    JCS order, so their cached fragments are spliced in front of the rest of the document."""
+    rest = canonical_json(
         {
             "contract_id": state.contract_id,
             "provider": state.provider,
@@ -36,39 +107,30 @@ def to_document(state: Contract) -> str:
             "signed_by": list(state.signed_by),
             "voided_at": state.voided_at,
             "terminated_at": state.terminated_at,
-            "amendments": [
-                {
-                    "amendment_id": amendment_id,
-                    "effective_at": change.effective_at,
-                    "position": change.position,
-                    "quantities": dict(change.quantities),
-                    "term_end": change.term_end,
-                }
-                for amendment_id, change in state.amendments
-            ],
-            "allocations": [
-                {
-                    "allocation_id": a.allocation_id,
-                    "workload": a.workload,
-                    "resource": a.resource,
-                    "until": a.until,
-                    "released": a.released,
-                    "changes": [
-                        {
-                            "effective_at": c.effective_at,
-                            "position": c.position,
-                            "quantity": c.quantity,
-                            "released": c.released,
-                        }
-                        for c in a.changes
-                    ],
-                }
-                for a in state.allocations
-            ],
             "version": state.version,
             "units": state.units,
         }
+    )
+    allocations = b",".join(_fragments.json(a, _allocation_json) for a in state.allocations)
+    amendments = _fragments.json(state.amendments, _amendments_json)
+    return (
+        b'{"allocations":[' + allocations + b'],"amendments":' + amendments + b"," + rest[1:]
     ).decode()
+
+
+def _amendments_json(amendments: tuple[tuple[str, DatedChange], ...]) -> bytes:
+    return canonical_json(
+        [
+            {
+                "amendment_id": amendment_id,
+                "effective_at": change.effective_at,
+                "position": change.position,
+                "quantities": dict(change.quantities),
+                "term_end": change.term_end,
+            }
+            for amendment_id, change in amendments
+        ]
+    )
 
 
 def from_document(document: str) -> Contract:

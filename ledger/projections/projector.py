@@ -23,7 +23,15 @@ from sqlalchemy import Connection, insert, select, update
 from ledger.canonical import canonical_json
 from ledger.domain.aggregates import Aggregate, evolve, fold
 from ledger.domain.contract import Contract
-from ledger.domain.events import LimitChanged
+from ledger.domain.events import (
+    AllocationReleased,
+    AllocationResized,
+    CapacityAllocated,
+    CapacityReservationChanged,
+    CapacityReservationReleased,
+    CapacityReserved,
+    LimitChanged,
+)
 from ledger.domain.facility import Facility
 from ledger.domain.party import LimitEntry, Party
 from ledger.events import Event, EventRegistry, RecordedEvent
@@ -36,6 +44,10 @@ from ledger.timeline import END_OF_TIME, Segment, Steps
 CAPACITY = "capacity"  # owner: tenant; key: resource; value: {"c:<contract>": q, "w:<workload>": q}
 FACILITY = "facility"  # owner: facility; key: resource; value: {"capacity": q, "r:<contract>": q}
 LIMIT = "limit"  # owner: tenant; key: "<plan>/<limit>"; value: the limit in force
+ALLOCATION_EVENTS = (CapacityAllocated, AllocationResized, AllocationReleased)
+"""Contract events that change one allocation and nothing else of the contract."""
+RESERVATION_EVENTS = (CapacityReserved, CapacityReservationChanged, CapacityReservationReleased)
+"""Facility events that change one contract's reservation and nothing else."""
 
 
 def vec_json(value: dict[str, Decimal] | object) -> str:
@@ -111,7 +123,27 @@ def project_event(
     contracts: ContractStore,
 ) -> None:
     position = record.position
-    if isinstance(after, Contract):
+    if (
+        isinstance(after, Contract)
+        and isinstance(before, Contract)
+        and isinstance(event, ALLOCATION_EVENTS)
+    ):
+        # One allocation changed and nothing else did: its own contribution is the delta.
+        # Recomputing the whole contract's would cost the contract's history on every event.
+        allocation = after.allocation(event.allocation_id)
+        assert allocation is not None
+        delta = after.allocation_contribution(allocation) - before.allocation_contribution(
+            before.allocation(event.allocation_id)
+        )
+        _apply_delta(
+            series,
+            SeriesKey(after.tenant, CAPACITY, allocation.resource),
+            delta,
+            after.units.get(allocation.resource),
+            position,
+        )
+        contracts.put(after, position)
+    elif isinstance(after, Contract):
         old = before if isinstance(before, Contract) else None
         resources = after.resources() | (old.resources() if old else set())
         for resource in sorted(resources):
@@ -124,6 +156,27 @@ def project_event(
                 position,
             )
         contracts.put(after, position)
+    elif (
+        isinstance(after, Facility)
+        and isinstance(before, Facility)
+        and isinstance(event, RESERVATION_EVENTS)
+    ):
+        # Likewise: one reservation changed, the facility's capacity did not.
+        old_reservation = before.reservation(event.contract_id)
+        new_reservation = after.reservation(event.contract_id)
+        resources = set()
+        for reservation in (old_reservation, new_reservation):
+            if reservation is not None:
+                resources |= reservation.schedule.resources()
+        for resource in sorted(resources):
+            _apply_delta(
+                series,
+                SeriesKey(after.facility_id, FACILITY, resource),
+                Facility.reservation_contribution(new_reservation, resource)
+                - Facility.reservation_contribution(old_reservation, resource),
+                after.units.get(resource),
+                position,
+            )
     elif isinstance(after, Facility):
         old_facility = before if isinstance(before, Facility) else None
         resources = after.resources() | (old_facility.resources() if old_facility else set())

@@ -12,6 +12,7 @@ transaction) and `MemorySeriesStore` (rebuild and check, replaying into memory).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -159,36 +160,49 @@ class _SqlRow(Row):
     row_id: int = 0
 
 
+def _valid_from(row: Row) -> datetime:
+    return row.interval.valid_from
+
+
 @dataclass
 class MemorySeriesStore:
-    """Current rows in memory; closed rows handed to `on_closed` (flushed by the caller)."""
+    """Current rows in memory; closed rows handed to `on_closed` (flushed by the caller).
+
+    A series' current rows are disjoint and kept sorted by valid_from (so also by
+    valid_to): the rows around a window are found by bisection, not by a scan of the
+    series, whose length grows with its history.
+    """
 
     on_closed: Callable[[list[Row]], None]
     current_rows: dict[SeriesKey, list[Row]] = field(default_factory=dict)
     units: dict[SeriesKey, str | None] = field(default_factory=dict)
 
     def current(self, series: SeriesKey, start: datetime, end: datetime) -> list[Row]:
-        return [
-            r
-            for r in self.current_rows.get(series, [])
-            if r.interval.valid_to >= start and r.interval.valid_from <= end
-        ]
+        rows = self.current_rows.get(series)
+        if not rows:
+            return []
+        stop = bisect_right(rows, end, key=_valid_from)
+        first = stop
+        while first > 0 and rows[first - 1].interval.valid_to >= start:
+            first -= 1
+        return rows[first:stop]
 
     def close(self, rows: Sequence[Row], position: int) -> None:
         if not rows:
             return
-        closing = {r.interval for r in rows}
         series = rows[0].series
-        self.current_rows[series] = [
-            r for r in self.current_rows[series] if r.interval not in closing
-        ]
+        current = self.current_rows[series]
+        for row in rows:
+            index = bisect_left(current, row.interval.valid_from, key=_valid_from)
+            assert current[index] is row or current[index] == row
+            del current[index]
         self.on_closed([Row(r.series, r.interval, r.known_from, position) for r in rows])
 
     def add(self, series: SeriesKey, intervals: Sequence[Interval], position: int) -> None:
         if intervals:
             rows = self.current_rows.setdefault(series, [])
-            rows.extend(Row(series, i, position) for i in intervals)
-            rows.sort(key=lambda r: r.interval.valid_from)
+            for interval in intervals:
+                insort(rows, Row(series, interval, position), key=_valid_from)
 
     def register(self, series: SeriesKey, unit: str | None) -> None:
         if self.units.get(series) is None:
