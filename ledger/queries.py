@@ -341,22 +341,26 @@ def _contracts_known_at(tables_name: str) -> Any:
         .correlate(current)
         .scalar_subquery()
     )
+    # The version ids are gathered first and the versions read by primary key, with no
+    # other indexable condition on them: given one (the tenant, known_to), SQLite's planner
+    # drove the query from every row of the tenant closed after :position, which grows
+    # with the history. The version found is in force at :position by construction (a
+    # contract's rows chain without gaps); whether it still belonged to :owner then (a draft
+    # can be revised to another tenant) is the caller's check on `tenant`.
+    version_ids = select(at_position).where(
+        current.c.tenant == _OWNER, current.c.known_to == KNOWN_FOREVER
+    )
     return (
         select(
             version.c.contract_id,
+            version.c.tenant,
             version.c.facility,
             version.c.lifecycle,
             version.c.term_start,
             version.c.term_end,
             version.c.terminated_at,
         )
-        .select_from(current.join(version, version.c.id == at_position))
-        .where(
-            current.c.tenant == _OWNER,
-            current.c.known_to == KNOWN_FOREVER,
-            version.c.known_to > _POSITION,
-            version.c.tenant == _OWNER,
-        )
+        .where(version.c.id.in_(version_ids))
         .order_by(version.c.contract_id)
     )
 
@@ -531,6 +535,8 @@ def _entitlements(
     briefs = []
     contracts_query = _contracts_known_at(tables.name)
     for row in conn.execute(contracts_query, {"owner": tenant, "position": position}):
+        if row.tenant != tenant:
+            continue
         status = contract_status(
             row.lifecycle, row.term_start, row.term_end, row.terminated_at, as_of
         )
