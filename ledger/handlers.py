@@ -91,7 +91,11 @@ class State:
         self.uow = uow
 
     def _load(self, stream_id: str) -> Aggregate | None:
-        return fold(self.uow.read_stream(stream_id), self.uow.registry)
+        records = self.uow.read_stream(stream_id)
+        state = fold(records, self.uow.registry)
+        if records:
+            self.uow.remember_folded(stream_id, records[-1].stream_version, state)
+        return state
 
     def party(self, party_id: str) -> Party | None:
         return cast(Party | None, self._load(parties.stream_id(party_id)))

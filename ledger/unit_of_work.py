@@ -33,10 +33,19 @@ LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
 DRIVER_OPERATIONAL_ERRORS = (OperationalError, sqlite3.OperationalError, psycopg.OperationalError)
 
 
-class Projection(Protocol):
-    """A read model folded inline, inside the transaction that appends the events."""
+Folded = dict[str, tuple[int, object]]
+"""States a unit of work's caller folded from streams it read: stream -> (version, state)."""
 
-    def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None: ...
+
+class Projection(Protocol):
+    """A read model folded inline, inside the transaction that appends the events.
+
+    `folded` holds the states the command folded before appending; a projection that needs a
+    stream's state before an event may start from them (when the version matches) instead
+    of reading the stream again.
+    """
+
+    def apply(self, conn: Connection, events: Sequence[RecordedEvent], folded: Folded) -> None: ...
 
 
 class UnitOfWork:
@@ -46,6 +55,7 @@ class UnitOfWork:
         self.conn = conn
         self._ledger = ledger
         self.appended: list[RecordedEvent] = []
+        self.folded: Folded = {}
 
     @property
     def registry(self) -> EventRegistry:
@@ -53,6 +63,10 @@ class UnitOfWork:
 
     def read_stream(self, stream_id: str) -> list[RecordedEvent]:
         return self._ledger.store.read_stream(self.conn, stream_id)
+
+    def remember_folded(self, stream_id: str, version: int, state: object) -> None:
+        """Offer the state folded from `stream_id` at `version` to the inline projections."""
+        self.folded[stream_id] = (version, state)
 
     def stream_versions(self, stream_ids: Sequence[str]) -> dict[str, int]:
         return self._ledger.store.stream_versions(self.conn, stream_ids)
@@ -62,7 +76,7 @@ class UnitOfWork:
     ) -> list[RecordedEvent]:
         recorded = self._ledger.store.append(self.conn, new_events, expected)
         for projection in self._ledger.projections:
-            projection.apply(self.conn, recorded)
+            projection.apply(self.conn, recorded, self.folded)
         self.appended.extend(recorded)
         return recorded
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, cast
 
 import orjson
 from sqlalchemy import Connection, insert, select, update
@@ -40,6 +40,7 @@ from ledger.projections.series import Interval, Row, SeriesKey, SeriesStore, Sql
 from ledger.store import EventStore
 from ledger.tables import KNOWN_FOREVER, ProjectionTables, projection_sets, projection_state
 from ledger.timeline import END_OF_TIME, Segment, Steps
+from ledger.unit_of_work import Folded
 
 CAPACITY = "capacity"  # owner: tenant; key: resource; value: {"c:<contract>": q, "w:<workload>": q}
 FACILITY = "facility"  # owner: facility; key: resource; value: {"capacity": q, "r:<contract>": q}
@@ -257,10 +258,14 @@ class SqlContractStore:
 class StreamStates:
     """Inline: an aggregate before an event is folded from its stream (cached per batch)."""
 
-    def __init__(self, conn: Connection, registry: EventRegistry) -> None:
+    def __init__(self, conn: Connection, registry: EventRegistry, folded: Folded) -> None:
         self.conn = conn
         self.registry = registry
-        self.cache: dict[str, tuple[int, Aggregate]] = {}
+        # The command's own folds are current at their versions: the version check in
+        # `before` decides whether one is the state just before an event.
+        self.cache: dict[str, tuple[int, Aggregate]] = {
+            stream: (version, cast(Aggregate, state)) for stream, (version, state) in folded.items()
+        }
 
     def before(self, record: RecordedEvent) -> Aggregate | None:
         cached = self.cache.get(record.stream_id)
@@ -283,11 +288,11 @@ class EntitlementProjection:
 
     registry: EventRegistry
 
-    def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+    def apply(self, conn: Connection, events: Sequence[RecordedEvent], folded: Folded) -> None:
         tables = active_tables(conn)
         series = SqlSeriesStore(conn, tables)
         contracts = SqlContractStore(conn, tables)
-        states = StreamStates(conn, self.registry)
+        states = StreamStates(conn, self.registry, folded)
         for record in events:
             if record.type not in self.registry:
                 continue

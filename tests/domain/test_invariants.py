@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import orjson
 import pytest
+from sqlalchemy import event
 
 from ledger import queries
 from ledger.bootstrap import build_ledger
@@ -1666,3 +1667,30 @@ def test_a_pinned_version_is_checked_before_the_rules(leased: Ledger) -> None:
     stale = dataclasses.replace(OPS, expected_version=1)
 
     assert_refused(leased, allocation(220_001, utc(2027, 1, 1)), ConcurrencyError, ctx=stale)
+
+
+# == The inline projection starts from the command's own fold ==================================
+
+
+def test_a_command_reads_its_contract_stream_once_and_projects_the_resize(leased: Ledger) -> None:
+    training = allocate(leased, 100_000, LEASE_START, workload="training")
+    reads: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "FROM ledger_events" in statement and f"contract-{LEASE}" in str(parameters):
+            reads.append(statement)
+
+    event.listen(leased.engine, "before_cursor_execute", record)
+    try:
+        run(leased, resize(training, 60_000, utc(2027, 1, 1)))
+    finally:
+        event.remove(leased.engine, "before_cursor_execute", record)
+
+    assert len(reads) == 1  # the handler's load; the projection reused its fold
+    with leased.read() as conn:
+        before, after = (
+            queries.entitlements(conn, "anthropic", moment).capacity
+            for moment in (utc(2026, 12, 31), utc(2027, 1, 1))
+        )
+    assert [(e.resource, e.allocated) for e in before if e.resource == H100] == [(H100, 100_000)]
+    assert [(e.resource, e.allocated) for e in after if e.resource == H100] == [(H100, 60_000)]

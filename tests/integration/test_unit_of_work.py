@@ -14,7 +14,7 @@ from ledger.errors import ConcurrencyError, IdempotencyConflict, LedgerBusy
 from ledger.events import NewEvent, RecordedEvent
 from ledger.idempotency import IdempotencyRecord, fingerprint
 from ledger.store import NO_STREAM
-from ledger.unit_of_work import Ledger, UnitOfWork
+from ledger.unit_of_work import Folded, Ledger, UnitOfWork
 from tests.support import AccountOpened, Deposited
 
 T0 = datetime(2026, 5, 6, tzinfo=UTC)
@@ -28,7 +28,7 @@ class Recorder:
     def __init__(self, fail_on: str | None = None) -> None:
         self.fail_on = fail_on
 
-    def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+    def apply(self, conn: Connection, events: Sequence[RecordedEvent], folded: Folded) -> None:
         conn.execute(insert(seen), [{"position": e.position, "type": e.type} for e in events])
         if any(e.type == self.fail_on for e in events):
             raise RuntimeError("projection failed")
