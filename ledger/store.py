@@ -79,6 +79,8 @@ _INSERT_COLUMNS = (
     " recorded_at, effective_at, prev_hash, hash"
 )
 _ENVELOPE_SQL = ", ".join(c.name for c in ENVELOPE_COLUMNS)
+# The event id as text, as the envelope holds it (psycopg would return a UUID object).
+_PG_ENVELOPE_SQL = _ENVELOPE_SQL.replace("event_id", "event_id::text")
 _MAX_POSITION = 2**62
 STREAM_VERSION_CONSTRAINT = "uq_ledger_events_stream_id_stream_version"
 
@@ -156,20 +158,31 @@ class _SQLite:
     def read_page(
         conn: Connection, after: int, limit: int, up_to: int | None
     ) -> list[RecordedEvent]:
+        return _SQLite.records(
+            conn,
+            f"SELECT {_ENVELOPE_SQL} FROM ledger_events WHERE position > ? AND position <= ?"
+            " ORDER BY position LIMIT ?",
+            (after, _MAX_POSITION if up_to is None else up_to, limit),
+        )
+
+    @staticmethod
+    def read_stream(
+        conn: Connection, stream_id: str, up_to_version: int | None
+    ) -> list[RecordedEvent]:
+        return _SQLite.records(
+            conn,
+            f"SELECT {_ENVELOPE_SQL} FROM ledger_events WHERE stream_id = ?"
+            " AND stream_version <= ? ORDER BY stream_version",
+            (stream_id, _MAX_POSITION if up_to_version is None else up_to_version),
+        )
+
+    @staticmethod
+    def records(conn: Connection, sql: str, params: tuple[object, ...]) -> list[RecordedEvent]:
         # Timestamps are stored as RFC 3339 text (see ledger.tables.UtcTimestamp).
         parse = datetime.fromisoformat
-        rows = (
-            _driver(conn)
-            .execute(
-                f"SELECT {_ENVELOPE_SQL} FROM ledger_events WHERE position > ? AND position <= ?"
-                " ORDER BY position LIMIT ?",
-                (after, _MAX_POSITION if up_to is None else up_to, limit),
-            )
-            .fetchall()
-        )
         return [
             RecordedEvent(*r[:8], parse(r[8]), parse(r[9]), r[10], r[11])  # type: ignore[call-arg]
-            for r in rows
+            for r in _driver(conn).execute(sql, params).fetchall()
         ]
 
     @staticmethod
@@ -240,20 +253,30 @@ class _Postgres:
     def read_page(
         conn: Connection, after: int, limit: int, up_to: int | None
     ) -> list[RecordedEvent]:
-        # The session runs in UTC (ledger.database), so timestamps arrive as UTC already;
-        # the event id is asked for as text, as the envelope holds it.
-        rows = (
-            _driver(conn)
-            .execute(
-                f"SELECT {_ENVELOPE_SQL.replace('event_id', 'event_id::text')} FROM ledger_events"
-                " WHERE position > %s AND position <= %s ORDER BY position LIMIT %s",
-                (after, _MAX_POSITION if up_to is None else up_to, limit),
-            )
-            .fetchall()
+        return _Postgres.records(
+            conn,
+            f"SELECT {_PG_ENVELOPE_SQL} FROM ledger_events"
+            " WHERE position > %s AND position <= %s ORDER BY position LIMIT %s",
+            (after, _MAX_POSITION if up_to is None else up_to, limit),
         )
+
+    @staticmethod
+    def read_stream(
+        conn: Connection, stream_id: str, up_to_version: int | None
+    ) -> list[RecordedEvent]:
+        return _Postgres.records(
+            conn,
+            f"SELECT {_PG_ENVELOPE_SQL} FROM ledger_events WHERE stream_id = %s"
+            " AND stream_version <= %s ORDER BY stream_version",
+            (stream_id, _MAX_POSITION if up_to_version is None else up_to_version),
+        )
+
+    @staticmethod
+    def records(conn: Connection, sql: str, params: tuple[object, ...]) -> list[RecordedEvent]:
+        # The session runs in UTC (ledger.database), so timestamps arrive as UTC already.
         return [
             RecordedEvent(*r[:8], r[8].astimezone(UTC), r[9].astimezone(UTC), r[10], r[11])  # type: ignore[call-arg]
-            for r in rows
+            for r in _driver(conn).execute(sql, params).fetchall()
         ]
 
     @staticmethod
@@ -452,11 +475,7 @@ class EventStore:
     def read_stream(
         self, conn: Connection, stream_id: str, up_to_version: int | None = None
     ) -> list[RecordedEvent]:
-        query = select(*ENVELOPE_COLUMNS).where(events.c.stream_id == stream_id)
-        if up_to_version is not None:
-            query = query.where(events.c.stream_version <= up_to_version)
-        rows = conn.execute(query.order_by(events.c.stream_version))
-        return [record_from_row(row) for row in rows]
+        return _sql(conn).read_stream(conn, stream_id, up_to_version)
 
     def read_page(
         self,

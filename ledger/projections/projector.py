@@ -11,14 +11,15 @@ what makes a rebuild reproduce the inline tables exactly.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import orjson
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from ledger.canonical import canonical_json
 from ledger.domain.aggregates import Aggregate, evolve, fold
@@ -232,27 +233,33 @@ def _apply_delta(
 # -- inline ---------------------------------------------------------------------------------
 
 
+_ACTIVE = select(projection_state.c.active).where(projection_state.c.id == 1)
+
+
 def active_tables(conn: Connection) -> ProjectionTables:
-    active = conn.execute(
-        select(projection_state.c.active).where(projection_state.c.id == 1)
-    ).scalar_one()
-    return projection_sets[active]
+    return projection_sets[conn.execute(_ACTIVE).scalar_one()]
+
+
+@functools.cache
+def _contract_statements(tables: ProjectionTables) -> tuple[Any, Any]:
+    t = tables.contracts
+    close = (
+        update(t)
+        .where(t.c.contract_id == bindparam("contract"), t.c.known_to == KNOWN_FOREVER)
+        .values(known_to=bindparam("position"))
+    )
+    return close, insert(t)
 
 
 class SqlContractStore:
     def __init__(self, conn: Connection, tables: ProjectionTables) -> None:
         self.conn = conn
-        self.t = tables.contracts
+        self.close, self.insert = _contract_statements(tables)
 
     def put(self, state: Contract, position: int) -> None:
-        t = self.t
-        self.conn.execute(
-            update(t)
-            .where(t.c.contract_id == state.contract_id, t.c.known_to == KNOWN_FOREVER)
-            .values(known_to=position)
-        )
+        self.conn.execute(self.close, {"contract": state.contract_id, "position": position})
         row = contract_row(state, position)
-        self.conn.execute(insert(t).values(**{f: getattr(row, f) for f in row.__slots__}))
+        self.conn.execute(self.insert, {f: getattr(row, f) for f in row.__slots__})
 
 
 class StreamStates:

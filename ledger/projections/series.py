@@ -12,13 +12,14 @@ transaction) and `MemorySeriesStore` (rebuild and check, replaying into memory).
 
 from __future__ import annotations
 
+import functools
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Connection, and_, insert, select, update
+from sqlalchemy import Connection, String, bindparam, insert, select, update
 
 from ledger.tables import KNOWN_FOREVER, ProjectionTables
 
@@ -74,29 +75,62 @@ def rewrite(
     store.add(series, [i for i in new if i not in kept], position)
 
 
+@dataclass(frozen=True)
+class _Statements:
+    """The inline writer's statements for one table set, built once with bound parameters
+    (building Core statements per call cost a fifth of a command's time)."""
+
+    current: Any
+    close: Any
+    add: Any
+    unit: Any
+    register: Any
+    set_unit: Any
+
+
+@functools.cache
+def _statements(tables: ProjectionTables) -> _Statements:
+    t, s = tables.timeline, tables.series
+    owner, kind, key = (bindparam(name, type_=String()) for name in ("owner", "kind", "key"))
+    return _Statements(
+        current=select(t.c.id, t.c.valid_from, t.c.valid_to, t.c.value, t.c.known_from)
+        .where(
+            t.c.owner == owner,
+            t.c.kind == kind,
+            t.c.key == key,
+            t.c.known_to == KNOWN_FOREVER,
+            t.c.valid_to >= bindparam("start", type_=t.c.valid_to.type),
+            t.c.valid_from <= bindparam("end", type_=t.c.valid_from.type),
+        )
+        .order_by(t.c.valid_from),
+        close=update(t)
+        .where(t.c.id.in_(bindparam("ids", expanding=True)))
+        .values(known_to=bindparam("position")),
+        add=insert(t),
+        unit=select(s.c.unit).where(s.c.owner == owner, s.c.kind == kind, s.c.key == key),
+        register=insert(s),
+        set_unit=update(s)
+        .where(s.c.owner == owner, s.c.kind == kind, s.c.key == key)
+        .values(unit=bindparam("unit")),
+    )
+
+
 class SqlSeriesStore:
     def __init__(self, conn: Connection, tables: ProjectionTables) -> None:
         self.conn = conn
-        self.t = tables.timeline
-        self.s = tables.series
+        self.sql = _statements(tables)
         self._registered: set[SeriesKey] = set()
 
-    def _is(self, series: SeriesKey) -> ColumnElement[bool]:
-        return and_(
-            self.t.c.owner == series.owner, self.t.c.kind == series.kind, self.t.c.key == series.key
-        )
-
     def current(self, series: SeriesKey, start: datetime, end: datetime) -> list[Row]:
-        t = self.t
         rows = self.conn.execute(
-            select(t.c.id, t.c.valid_from, t.c.valid_to, t.c.value, t.c.known_from)
-            .where(
-                self._is(series),
-                t.c.known_to == KNOWN_FOREVER,
-                t.c.valid_to >= start,
-                t.c.valid_from <= end,
-            )
-            .order_by(t.c.valid_from)
+            self.sql.current,
+            {
+                "owner": series.owner,
+                "kind": series.kind,
+                "key": series.key,
+                "start": start,
+                "end": end,
+            },
         ).all()
         return [
             _SqlRow(
@@ -112,12 +146,12 @@ class SqlSeriesStore:
     def close(self, rows: Sequence[Row], position: int) -> None:
         ids = [r.row_id for r in rows if isinstance(r, _SqlRow)]
         if ids:
-            self.conn.execute(update(self.t).where(self.t.c.id.in_(ids)).values(known_to=position))
+            self.conn.execute(self.sql.close, {"ids": ids, "position": position})
 
     def add(self, series: SeriesKey, intervals: Sequence[Interval], position: int) -> None:
         if intervals:
             self.conn.execute(
-                insert(self.t),
+                self.sql.add,
                 [
                     {
                         "owner": series.owner,
@@ -136,22 +170,12 @@ class SqlSeriesStore:
     def register(self, series: SeriesKey, unit: str | None) -> None:
         if series in self._registered:
             return
-        s = self.s
-        found = self.conn.execute(
-            select(s.c.unit).where(
-                s.c.owner == series.owner, s.c.kind == series.kind, s.c.key == series.key
-            )
-        ).first()
+        names = {"owner": series.owner, "kind": series.kind, "key": series.key}
+        found = self.conn.execute(self.sql.unit, names).first()
         if found is None:
-            self.conn.execute(
-                insert(s).values(owner=series.owner, kind=series.kind, key=series.key, unit=unit)
-            )
+            self.conn.execute(self.sql.register, {**names, "unit": unit})
         elif found.unit is None and unit is not None:
-            self.conn.execute(
-                update(s)
-                .where(s.c.owner == series.owner, s.c.kind == series.kind, s.c.key == series.key)
-                .values(unit=unit)
-            )
+            self.conn.execute(self.sql.set_unit, {**names, "unit": unit})
         self._registered.add(series)
 
 

@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 
 import orjson
 import pytest
-from sqlalchemy import event
 
 from ledger import queries
 from ledger.bootstrap import build_ledger
@@ -28,7 +27,7 @@ from ledger.domain import commands as c
 from ledger.domain.events import CapacityLine, Term
 from ledger.errors import ConcurrencyError, InvalidInput, LedgerError, NotFound, RuleViolation
 from ledger.handlers import Context, Outcome, execute
-from ledger.store import Head
+from ledger.store import EventStore, Head
 from ledger.unit_of_work import Ledger
 
 # -- memorable data ---------------------------------------------------------------------------
@@ -1672,21 +1671,22 @@ def test_a_pinned_version_is_checked_before_the_rules(leased: Ledger) -> None:
 # == The inline projection starts from the command's own fold ==================================
 
 
-def test_a_command_reads_its_contract_stream_once_and_projects_the_resize(leased: Ledger) -> None:
+def test_a_command_reads_its_contract_stream_once_and_projects_the_resize(
+    leased: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
     training = allocate(leased, 100_000, LEASE_START, workload="training")
     reads: list[str] = []
+    read_stream = EventStore.read_stream
 
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if "FROM ledger_events" in statement and f"contract-{LEASE}" in str(parameters):
-            reads.append(statement)
+    def counted(store: EventStore, conn: Any, stream_id: str, *args: Any) -> Any:
+        reads.append(stream_id)
+        return read_stream(store, conn, stream_id, *args)
 
-    event.listen(leased.engine, "before_cursor_execute", record)
-    try:
-        run(leased, resize(training, 60_000, utc(2027, 1, 1)))
-    finally:
-        event.remove(leased.engine, "before_cursor_execute", record)
+    monkeypatch.setattr(EventStore, "read_stream", counted)
+    run(leased, resize(training, 60_000, utc(2027, 1, 1)))
+    monkeypatch.undo()
 
-    assert len(reads) == 1  # the handler's load; the projection reused its fold
+    assert reads.count(f"contract-{LEASE}") == 1  # the handler's; the projection reused it
     with leased.read() as conn:
         before, after = (
             queries.entitlements(conn, "anthropic", moment).capacity
