@@ -34,6 +34,10 @@ def vec_add(a: Vec, b: Vec, sign: int = 1) -> dict[str, Decimal]:
     return result
 
 
+def _vec_sub(a: Vec, b: Vec) -> dict[str, Decimal]:
+    return vec_add(a, b, -1)
+
+
 def total(value: Vec, prefix: str = "") -> Decimal:
     return sum((q for k, q in value.items() if k.startswith(prefix)), ZERO)
 
@@ -100,11 +104,21 @@ class Steps:
             result.append((time, op(a_value, b_value)))
         return Steps(tuple(result))._canonical()
 
+    # Every constructor leaves `points` canonical (no empty head, no repeated value), so an
+    # empty operand or equal operands need no merge.
     def __add__(self, other: Steps) -> Steps:
+        if not other.points:
+            return self
+        if not self.points:
+            return other
         return self.combine(other, vec_add)
 
     def __sub__(self, other: Steps) -> Steps:
-        return self.combine(other, lambda a, b: vec_add(a, b, -1))
+        if not other.points:
+            return self
+        if self.points == other.points:
+            return Steps()
+        return self.combine(other, _vec_sub)
 
     def clip(self, start: datetime, end: datetime) -> Steps:
         """Zero outside [start, end)."""

@@ -21,7 +21,7 @@ from typing import Any, Protocol, cast
 import orjson
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from ledger.canonical import canonical_json
+from ledger.canonical import canonical_json, format_decimal
 from ledger.domain.aggregates import Aggregate, evolve, fold
 from ledger.domain.contract import Contract
 from ledger.domain.events import (
@@ -53,6 +53,13 @@ RESERVATION_EVENTS = (CapacityReserved, CapacityReservationChanged, CapacityRese
 
 
 def vec_json(value: dict[str, Decimal] | object) -> str:
+    if isinstance(value, dict) and all(
+        isinstance(q, Decimal) and k.isascii() for k, q in value.items()
+    ):
+        # The common shape, {label: quantity}: JCS is orjson's sorted output once every key
+        # is ASCII, so only the quantities need normalising (see ledger.canonical).
+        normalised = {k: format_decimal(q) for k, q in value.items()}
+        return orjson.dumps(normalised, option=orjson.OPT_SORT_KEYS).decode()
     return canonical_json(value).decode()
 
 

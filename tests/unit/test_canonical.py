@@ -20,6 +20,7 @@ from ledger.canonical import (
     parse_timestamp,
 )
 from ledger.errors import InvalidTimestamp, NonCanonicalValue
+from ledger.projections.projector import vec_json
 
 json_scalars = (
     st.none()
@@ -165,3 +166,18 @@ def test_parse_refuses_offsets_and_garbage() -> None:
         parse_timestamp("2026-05-06T00:00:00+02:00")
     with pytest.raises(InvalidTimestamp):
         parse_timestamp("yesterday")
+
+
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=20),
+        st.decimals(
+            allow_nan=False, allow_infinity=False, places=3, min_value=-(10**9), max_value=10**9
+        ),
+        max_size=6,
+    )
+)
+def test_series_values_take_the_canonical_form_on_their_fast_path(
+    value: dict[str, Decimal],
+) -> None:
+    assert vec_json(value) == canonical_json(value).decode()
