@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -411,12 +411,53 @@ def _contract_rows(
     conn: Connection, tables: ProjectionTables, position: int, **filters: str
 ) -> list[Any]:
     c = tables.contracts
-    query = select(c.c.contract_id, c.c.document).where(
+    query = select(c.c.contract_id, c.c.tenant).where(
         c.c.known_from <= position, c.c.known_to > position
     )
     for column, value in filters.items():
         query = query.where(c.c[column] == value)
     return _rows(conn, query.order_by(c.c.contract_id))
+
+
+BATCH = 200
+"""Contracts read per statement by the contract list, and their allocations with them."""
+
+
+def _allocations_at(
+    conn: Connection, tables: ProjectionTables, contract_ids: Sequence[str], position: int
+) -> dict[str, list[tuple[int, str]]]:
+    """(version, document) of each allocation of `contract_ids` as known at `position`."""
+    found: dict[str, list[tuple[int, str]]] = {c: [] for c in contract_ids}
+    if not contract_ids:
+        return found
+    a = tables.allocations
+    rows = conn.execute(
+        select(a.c.contract_id, a.c.version, a.c.document).where(
+            a.c.contract_id.in_(list(contract_ids)),
+            a.c.known_from <= position,
+            a.c.known_to > position,
+        )
+    )
+    for contract_id, version, document in rows:
+        found[contract_id].append((version, document))
+    return found
+
+
+def _contract_state(
+    conn: Connection, tables: ProjectionTables, contract_id: str, position: int
+) -> contracts_domain.Contract | None:
+    c = tables.contracts
+    document = conn.execute(
+        select(c.c.document).where(
+            c.c.contract_id == contract_id,
+            c.c.known_from <= position,
+            c.c.known_to > position,
+        )
+    ).scalar()
+    if document is None:
+        return None
+    allocations = _allocations_at(conn, tables, [contract_id], position)[contract_id]
+    return from_document(document, allocations)
 
 
 # -- queries -------------------------------------------------------------------------------------
@@ -748,20 +789,10 @@ def contract(
 ) -> ContractView:
     snap = snapshot(conn)
     known = knowledge(conn, snap, known_at)
-    c = snap.tables.contracts
-    document = conn.execute(
-        select(c.c.document)
-        .where(
-            c.c.contract_id == contract_id,
-            c.c.known_from <= known.position,
-            c.c.known_to > known.position,
-        )
-        .order_by(c.c.known_from.desc())
-        .limit(1)
-    ).scalar()
-    if document is None:
+    state = _contract_state(conn, snap.tables, contract_id, known.position)
+    if state is None:
         raise NotFound("contract", contract_id)
-    return contract_view(from_document(document), as_of, known)
+    return contract_view(state, as_of, known)
 
 
 def contract_view(
@@ -829,12 +860,19 @@ def contracts(
     views: list[ContractView] = []
     # Status is judged at as_of by the domain's rules, so a status filter reads on until the
     # page is full, in batches rather than all at once.
-    for row in conn.execution_options(yield_per=200).execute(query):
-        view = contract_view(from_document(row.document), as_of, known)
-        if status is None or view.status == status:
-            views.append(view)
-            if limit is not None and len(views) >= limit:
-                break
+    result = conn.execution_options(yield_per=BATCH).execute(query)
+    while batch := result.fetchmany(BATCH):
+        allocations = _allocations_at(
+            conn, snap.tables, [row.contract_id for row in batch], known.position
+        )
+        for row in batch:
+            state = from_document(row.document, allocations[row.contract_id])
+            view = contract_view(state, as_of, known)
+            if status is None or view.status == status:
+                views.append(view)
+                if limit is not None and len(views) >= limit:
+                    result.close()
+                    return views
     return views
 
 
@@ -859,7 +897,7 @@ def facility(
         )
         shares += [(k[2:], row.key, q) for k, q in vec.items() if k.startswith("r:")]
     tenants = {
-        r.contract_id: orjson.loads(r.document)["tenant"]
+        r.contract_id: r.tenant
         for r in _contract_rows(conn, snap.tables, known.position, facility=facility_id)
     }
     return FacilityView(
@@ -900,17 +938,9 @@ def contract_timeline(
     """One contract's contracted and allocated capacity over [start, end), per resource."""
     snap = snapshot(conn)
     known = knowledge(conn, snap, known_at)
-    c = snap.tables.contracts
-    document = conn.execute(
-        select(c.c.document).where(
-            c.c.contract_id == contract_id,
-            c.c.known_from <= known.position,
-            c.c.known_to > known.position,
-        )
-    ).scalar()
-    if document is None:
+    state = _contract_state(conn, snap.tables, contract_id, known.position)
+    if state is None:
         raise NotFound("contract", contract_id)
-    state = from_document(document)
     items = []
     for resource in sorted(state.resources()):
         steps = state.contracted(resource) + state.allocated(resource, by_workload=False)

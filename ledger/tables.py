@@ -130,6 +130,9 @@ KNOWN_FOREVER = 2**62
 """`known_to` of a row that no later event has superseded (indexable, unlike NULL)."""
 
 PROJECTION_SETS = ("a", "b")
+PROJECTION_FORMAT_REVISION = "0005"
+"""The latest alembic revision that changed what the projection rows hold: a database
+upgraded from before it has its projections rebuilt (`contracts.schema`)."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ class ProjectionTables:
     timeline: Table
     series: Table
     contracts: Table
+    allocations: Table
 
 
 def _projection_tables(name: str) -> ProjectionTables:
@@ -189,7 +193,24 @@ def _projection_tables(name: str) -> ProjectionTables:
         Index(None, "provider", "known_to"),
         Index(None, "facility", "known_to"),
     )
-    return ProjectionTables(name, timeline, series, contracts)
+    # An allocation's history lives in its own rows, not in the contract's document: an
+    # allocation event then writes what changed (one allocation), not the whole contract.
+    allocations = Table(
+        f"ledger_allocations_{name}",
+        metadata,
+        Column("id", Position, primary_key=True, autoincrement=True),
+        Column("contract_id", String(100), nullable=False),
+        Column("allocation_id", String(100), nullable=False),
+        Column("known_from", Position, nullable=False),
+        Column("known_to", Position, nullable=False),
+        # The contract stream's version at known_from: a contract's version at a position is
+        # the largest among its contract row and allocation rows known then.
+        Column("version", Integer, nullable=False),
+        Column("document", Text, nullable=False),
+        Index(None, "contract_id", "known_to"),
+        Index(None, "contract_id", "known_from"),
+    )
+    return ProjectionTables(name, timeline, series, contracts, allocations)
 
 
 projection_sets = {name: _projection_tables(name) for name in PROJECTION_SETS}

@@ -1,13 +1,18 @@
-"""Contract states as JSON documents, so a contract row can be turned back into the domain
-object and judged at any as_of with the domain's own rules (no replay)."""
+"""Contract states as JSON documents, so a contract can be turned back into the domain
+object and judged at any as_of with the domain's own rules (no replay).
+
+A contract is stored as two kinds of document: the contract's own state (parties, term,
+capacity, amendments, lifecycle) and one document per allocation with its changes. An event
+rewrites only the document it changes, so its cost does not grow with the contract's
+history: a contract with thousands of allocation changes used to rewrite all of them on
+every resize.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
@@ -16,51 +21,51 @@ from ledger.domain.capacity import DatedChange
 from ledger.domain.contract import Allocation, AllocationChange, Contract
 from ledger.domain.events import CapacityLine
 
-T = TypeVar("T")
-
 
 def _ts(value: str | None) -> Any:
     return None if value is None else parse_timestamp(value)
 
 
-class _FragmentCache:
-    """Canonical JSON of recently seen parts of contract states, by object identity.
-
-    A contract event changes at most one allocation (or the amendments), and the new state
-    shares every other part with the old one: `Allocation` objects, the amendments tuple.
-    Reusing their JSON keeps a document's cost per event at the size of what changed
-    instead of the contract's whole history. An entry holds its part, so the identity it is
-    keyed by cannot be reused while cached.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.entries: OrderedDict[int, tuple[object, bytes]] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def json(self, part: T, render: Callable[[T], bytes]) -> bytes:
-        key = id(part)
-        with self.lock:
-            hit = self.entries.get(key)
-            if hit is not None and hit[0] is part:
-                self.entries.move_to_end(key)
-                return hit[1]
-        fragment = render(part)
-        with self.lock:
-            self.entries[key] = (part, fragment)
-            if len(self.entries) > self.size:
-                self.entries.popitem(last=False)
-        return fragment
-
-
-_fragments = _FragmentCache(4_096)
+def to_document(state: Contract) -> str:
+    """The contract's own state, without its allocations (see `allocation_document`)."""
+    return canonical_json(
+        {
+            "contract_id": state.contract_id,
+            "provider": state.provider,
+            "tenant": state.tenant,
+            "facility": state.facility,
+            "title": state.title,
+            "reference": state.reference,
+            "term_start": state.term_start,
+            "term_end": state.term_end,
+            "capacity": [line.model_dump(mode="json") for line in state.capacity],
+            "commercial_terms": state.commercial_terms,
+            "lifecycle": state.lifecycle,
+            "signed_at": state.signed_at,
+            "signed_by": list(state.signed_by),
+            "voided_at": state.voided_at,
+            "terminated_at": state.terminated_at,
+            "amendments": [
+                {
+                    "amendment_id": amendment_id,
+                    "effective_at": change.effective_at,
+                    "position": change.position,
+                    "quantities": dict(change.quantities),
+                    "term_end": change.term_end,
+                }
+                for amendment_id, change in state.amendments
+            ],
+            "version": state.version,
+            "units": state.units,
+        }
+    ).decode()
 
 
 _CHANGE = b'{"effective_at":"%s","position":%d,"quantity":"%s","released":%s}'
 """An allocation change in JCS form: its timestamp and decimal text need no escaping."""
 
 
-def _allocation_json(a: Allocation) -> bytes:
+def allocation_document(a: Allocation) -> str:
     """Canonical JSON of one allocation: its fields through `canonical_json`, its changes
     (the long part) spliced in from `_CHANGE`; "changes" sorts second, after
     "allocation_id"."""
@@ -84,57 +89,42 @@ def _allocation_json(a: Allocation) -> bytes:
         for c in a.changes
     )
     head, tail = rest.split(b',"released":', 1)
-    return head + b',"changes":[' + changes + b'],"released":' + tail
+    return (head + b',"changes":[' + changes + b'],"released":' + tail).decode()
 
 
-def to_document(state: Contract) -> str:
-    """The contract's canonical JSON: "allocations" and "amendments" are the first keys in
-    JCS order, so their cached fragments are spliced in front of the rest of the document."""
-    rest = canonical_json(
-        {
-            "contract_id": state.contract_id,
-            "provider": state.provider,
-            "tenant": state.tenant,
-            "facility": state.facility,
-            "title": state.title,
-            "reference": state.reference,
-            "term_start": state.term_start,
-            "term_end": state.term_end,
-            "capacity": [line.model_dump(mode="json") for line in state.capacity],
-            "commercial_terms": state.commercial_terms,
-            "lifecycle": state.lifecycle,
-            "signed_at": state.signed_at,
-            "signed_by": list(state.signed_by),
-            "voided_at": state.voided_at,
-            "terminated_at": state.terminated_at,
-            "version": state.version,
-            "units": state.units,
-        }
-    )
-    allocations = b",".join(_fragments.json(a, _allocation_json) for a in state.allocations)
-    amendments = _fragments.json(state.amendments, _amendments_json)
-    return (
-        b'{"allocations":[' + allocations + b'],"amendments":' + amendments + b"," + rest[1:]
-    ).decode()
-
-
-def _amendments_json(amendments: tuple[tuple[str, DatedChange], ...]) -> bytes:
-    return canonical_json(
-        [
-            {
-                "amendment_id": amendment_id,
-                "effective_at": change.effective_at,
-                "position": change.position,
-                "quantities": dict(change.quantities),
-                "term_end": change.term_end,
-            }
-            for amendment_id, change in amendments
-        ]
+def _allocation(document: str) -> Allocation:
+    a = orjson.loads(document)
+    return Allocation(
+        allocation_id=a["allocation_id"],
+        workload=a["workload"],
+        resource=a["resource"],
+        until=_ts(a["until"]),
+        released=a["released"],
+        changes=tuple(
+            AllocationChange(
+                parse_timestamp(c["effective_at"]),
+                c["position"],
+                Decimal(c["quantity"]),
+                c["released"],
+            )
+            for c in a["changes"]
+        ),
     )
 
 
-def from_document(document: str) -> Contract:
+def from_document(document: str, allocations: Iterable[tuple[int, str]] = ()) -> Contract:
+    """The contract from its own document and its allocations' (version, document) rows.
+
+    Allocations come back in the order they were made (their first change's position), and
+    the contract's version is the latest of all the rows': each event wrote one of them.
+    """
     d = orjson.loads(document)
+    versions = [d["version"]]
+    parsed = []
+    for version, allocation in allocations:
+        versions.append(version)
+        parsed.append(_allocation(allocation))
+    parsed.sort(key=lambda a: a.changes[0].position)
     return Contract(
         contract_id=d["contract_id"],
         provider=d["provider"],
@@ -163,25 +153,7 @@ def from_document(document: str) -> Contract:
             )
             for a in d["amendments"]
         ),
-        allocations=tuple(
-            Allocation(
-                allocation_id=a["allocation_id"],
-                workload=a["workload"],
-                resource=a["resource"],
-                until=_ts(a["until"]),
-                released=a["released"],
-                changes=tuple(
-                    AllocationChange(
-                        parse_timestamp(c["effective_at"]),
-                        c["position"],
-                        Decimal(c["quantity"]),
-                        c["released"],
-                    )
-                    for c in a["changes"]
-                ),
-            )
-            for a in d["allocations"]
-        ),
-        version=d["version"],
+        allocations=tuple(parsed),
+        version=max(versions),
         units=d["units"],
     )

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from ledger.canonical import canonical_json, format_decimal
 from ledger.domain.aggregates import Aggregate, evolve, fold
-from ledger.domain.contract import Contract
+from ledger.domain.contract import Allocation, Contract
 from ledger.domain.events import (
     AllocationReleased,
     AllocationResized,
@@ -36,7 +36,7 @@ from ledger.domain.events import (
 from ledger.domain.facility import Facility
 from ledger.domain.party import LimitEntry, Party
 from ledger.events import Event, EventRegistry, RecordedEvent
-from ledger.projections.documents import to_document
+from ledger.projections.documents import allocation_document, to_document
 from ledger.projections.series import Interval, Row, SeriesKey, SeriesStore, SqlSeriesStore, rewrite
 from ledger.store import EventStore
 from ledger.tables import KNOWN_FOREVER, ProjectionTables, projection_sets, projection_state
@@ -82,8 +82,24 @@ class ContractRow:
     document: str
 
 
+@dataclass(frozen=True, slots=True)
+class AllocationRow:
+    contract_id: str
+    allocation_id: str
+    known_from: int
+    known_to: int
+    version: int
+    document: str
+
+
 class ContractStore(Protocol):
-    def put(self, state: Contract, position: int) -> None: ...
+    def put(self, state: Contract, position: int) -> None:
+        """The contract's own state changed at `position`."""
+        ...
+
+    def put_allocation(self, state: Contract, allocation: Allocation, position: int) -> None:
+        """One allocation of the contract changed at `position`, and nothing else did."""
+        ...
 
 
 def contract_row(state: Contract, position: int) -> ContractRow:
@@ -99,6 +115,17 @@ def contract_row(state: Contract, position: int) -> ContractRow:
         state.schedule().end,
         state.terminated_at,
         to_document(state),
+    )
+
+
+def allocation_row(state: Contract, allocation: Allocation, position: int) -> AllocationRow:
+    return AllocationRow(
+        state.contract_id,
+        allocation.allocation_id,
+        position,
+        KNOWN_FOREVER,
+        state.version,
+        allocation_document(allocation),
     )
 
 
@@ -151,7 +178,7 @@ def project_event(
             after.units.get(allocation.resource),
             position,
         )
-        contracts.put(after, position)
+        contracts.put_allocation(after, allocation, position)
     elif isinstance(after, Contract):
         old = before if isinstance(before, Contract) else None
         resources = after.resources() | (old.resources() if old else set())
@@ -248,25 +275,48 @@ def active_tables(conn: Connection) -> ProjectionTables:
 
 
 @functools.cache
-def _contract_statements(tables: ProjectionTables) -> tuple[Any, Any]:
-    t = tables.contracts
+def _contract_statements(tables: ProjectionTables) -> tuple[Any, Any, Any, Any]:
+    t, a = tables.contracts, tables.allocations
     close = (
         update(t)
         .where(t.c.contract_id == bindparam("contract"), t.c.known_to == KNOWN_FOREVER)
         .values(known_to=bindparam("position"))
     )
-    return close, insert(t)
+    close_allocation = (
+        update(a)
+        .where(
+            a.c.contract_id == bindparam("contract"),
+            a.c.allocation_id == bindparam("allocation"),
+            a.c.known_to == KNOWN_FOREVER,
+        )
+        .values(known_to=bindparam("position"))
+    )
+    return close, insert(t), close_allocation, insert(a)
 
 
 class SqlContractStore:
     def __init__(self, conn: Connection, tables: ProjectionTables) -> None:
         self.conn = conn
-        self.close, self.insert = _contract_statements(tables)
+        self.close, self.insert, self.close_allocation, self.insert_allocation = (
+            _contract_statements(tables)
+        )
 
     def put(self, state: Contract, position: int) -> None:
         self.conn.execute(self.close, {"contract": state.contract_id, "position": position})
         row = contract_row(state, position)
         self.conn.execute(self.insert, {f: getattr(row, f) for f in row.__slots__})
+
+    def put_allocation(self, state: Contract, allocation: Allocation, position: int) -> None:
+        self.conn.execute(
+            self.close_allocation,
+            {
+                "contract": state.contract_id,
+                "allocation": allocation.allocation_id,
+                "position": position,
+            },
+        )
+        row = allocation_row(state, allocation, position)
+        self.conn.execute(self.insert_allocation, {f: getattr(row, f) for f in row.__slots__})
 
 
 class StreamStates:

@@ -11,15 +11,21 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from ledger.domain.aggregates import Aggregate, evolve
-from ledger.domain.contract import Contract
+from ledger.domain.contract import Allocation, Contract
 from ledger.events import EventRegistry, RecordedEvent
-from ledger.projections.projector import ContractRow, contract_row, project_event
+from ledger.projections.projector import (
+    AllocationRow,
+    ContractRow,
+    allocation_row,
+    contract_row,
+    project_event,
+)
 from ledger.projections.series import MemorySeriesStore, Row
 from ledger.tables import ProjectionTables, projection_sets, projection_state
 from ledger.types import utcnow
@@ -33,17 +39,22 @@ Progress = Callable[[int], None]
 @dataclass
 class MemoryContractStore:
     on_closed: Callable[[list[ContractRow]], None]
+    on_closed_allocations: Callable[[list[AllocationRow]], None]
     current: dict[str, ContractRow] = field(default_factory=dict)
+    current_allocations: dict[tuple[str, str], AllocationRow] = field(default_factory=dict)
 
     def put(self, state: Contract, position: int) -> None:
         old = self.current.get(state.contract_id)
         if old is not None:
-            self.on_closed([_replace_known_to(old, position)])
+            self.on_closed([replace(old, known_to=position)])
         self.current[state.contract_id] = contract_row(state, position)
 
-
-def _replace_known_to(row: ContractRow, position: int) -> ContractRow:
-    return ContractRow(**{**{f: getattr(row, f) for f in row.__slots__}, "known_to": position})
+    def put_allocation(self, state: Contract, allocation: Allocation, position: int) -> None:
+        key = (state.contract_id, allocation.allocation_id)
+        old = self.current_allocations.get(key)
+        if old is not None:
+            self.on_closed_allocations([replace(old, known_to=position)])
+        self.current_allocations[key] = allocation_row(state, allocation, position)
 
 
 class Replay:
@@ -54,11 +65,12 @@ class Replay:
         registry: EventRegistry,
         timeline_sink: Callable[[list[Row]], None],
         contract_sink: Callable[[list[ContractRow]], None],
+        allocation_sink: Callable[[list[AllocationRow]], None],
     ) -> None:
         self.registry = registry
         self.states: dict[str, Aggregate] = {}
         self.series = MemorySeriesStore(timeline_sink)
-        self.contracts = MemoryContractStore(contract_sink)
+        self.contracts = MemoryContractStore(contract_sink, allocation_sink)
         self.position = 0
 
     def feed(self, records: Iterable[RecordedEvent]) -> None:
@@ -86,7 +98,7 @@ def _timeline_dict(row: Row) -> dict[str, Any]:
     }
 
 
-def _contract_dict(row: ContractRow) -> dict[str, Any]:
+def _contract_dict(row: ContractRow | AllocationRow) -> dict[str, Any]:
     return {f: getattr(row, f) for f in row.__slots__}
 
 
@@ -98,6 +110,7 @@ class _Writer:
         self.tables = tables
         self.timeline: list[Row] = []
         self.contracts: list[ContractRow] = []
+        self.allocations: list[AllocationRow] = []
 
     def add_timeline(self, rows: list[Row]) -> None:
         self.timeline.extend(rows)
@@ -105,8 +118,11 @@ class _Writer:
     def add_contracts(self, rows: list[ContractRow]) -> None:
         self.contracts.extend(rows)
 
+    def add_allocations(self, rows: list[AllocationRow]) -> None:
+        self.allocations.extend(rows)
+
     def pending(self) -> int:
-        return len(self.timeline) + len(self.contracts)
+        return len(self.timeline) + len(self.contracts) + len(self.allocations)
 
     def flush(self, conn: Connection | None = None) -> None:
         if not self.pending():
@@ -122,7 +138,11 @@ class _Writer:
             conn.execute(insert(self.tables.timeline), [_timeline_dict(r) for r in self.timeline])
         if self.contracts:
             conn.execute(insert(self.tables.contracts), [_contract_dict(r) for r in self.contracts])
-        self.timeline, self.contracts = [], []
+        if self.allocations:
+            conn.execute(
+                insert(self.tables.allocations), [_contract_dict(r) for r in self.allocations]
+            )
+        self.timeline, self.contracts, self.allocations = [], [], []
 
 
 @dataclass(frozen=True)
@@ -144,11 +164,13 @@ def rebuild(ledger: Ledger, on_progress: Progress | None = None) -> RebuildRepor
         active = conn.execute(select(projection_state.c.active)).scalar_one()
     target = projection_sets["b" if active == "a" else "a"]
     with ledger.write() as uow:
-        for table in (target.timeline, target.series, target.contracts):
+        for table in (target.timeline, target.series, target.contracts, target.allocations):
             uow.conn.execute(delete(table))
 
     writer = _Writer(ledger, target)
-    replay = Replay(ledger.registry, writer.add_timeline, writer.add_contracts)
+    replay = Replay(
+        ledger.registry, writer.add_timeline, writer.add_contracts, writer.add_allocations
+    )
     caught_up_to = ledger.head().position
     # A page per read transaction, not one long one: on SQLite a reader open for the whole
     # replay keeps every checkpoint from completing, and the WAL grew to 19 GiB at 1M
@@ -174,6 +196,7 @@ def rebuild(ledger: Ledger, on_progress: Progress | None = None) -> RebuildRepor
         replay.feed(_read(ledger, uow.conn, caught_up_to, head_position))
         writer.add_timeline(list(replay.series.all_current()))
         writer.add_contracts(list(replay.contracts.current.values()))
+        writer.add_allocations(list(replay.contracts.current_allocations.values()))
         timeline_rows = _count(uow.conn, target, writer)
         writer.flush(uow.conn)
         if replay.series.units:
@@ -233,6 +256,13 @@ def _contract_key(values: dict[str, Any]) -> str:
     )
 
 
+def _allocation_key(values: dict[str, Any]) -> str:
+    return "allocation " + " ".join(
+        str(values[k])
+        for k in ("contract_id", "allocation_id", "known_from", "known_to", "version", "document")
+    )
+
+
 def _series_key(values: dict[str, Any]) -> str:
     return "series " + " ".join(str(values[k]) for k in ("owner", "kind", "key", "unit"))
 
@@ -241,7 +271,8 @@ def check(ledger: Ledger, on_progress: Progress | None = None) -> CheckReport:
     """Replay every event into memory and compare with the active tables, row for row."""
     timeline: list[Row] = []
     contracts: list[ContractRow] = []
-    replay = Replay(ledger.registry, timeline.extend, contracts.extend)
+    allocations: list[AllocationRow] = []
+    replay = Replay(ledger.registry, timeline.extend, contracts.extend, allocations.extend)
     with ledger.engine.connect() as conn, conn.begin():
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -258,6 +289,10 @@ def check(ledger: Ledger, on_progress: Progress | None = None) -> CheckReport:
             for r in [*contracts, *replay.contracts.current.values()]
         )
         expected.update(
+            _allocation_key(_contract_dict(r))
+            for r in [*allocations, *replay.contracts.current_allocations.values()]
+        )
+        expected.update(
             _series_key({"owner": k.owner, "kind": k.kind, "key": k.key, "unit": u})
             for k, u in replay.series.units.items()
         )
@@ -268,6 +303,8 @@ def check(ledger: Ledger, on_progress: Progress | None = None) -> CheckReport:
             actual[_contract_key(dict(row))] += 1
         for row in conn.execute(select(active.series)).mappings():
             actual[_series_key(dict(row))] += 1
+        for row in conn.execute(select(active.allocations)).mappings():
+            actual[_allocation_key(dict(row))] += 1
     missing = sorted((expected - actual).elements())
     unexpected = sorted((actual - expected).elements())
     return CheckReport(replay.position, missing, unexpected)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from django.core.management import call_command
 from sqlalchemy import inspect
 
+from contracts.runtime import get_ledger
 from contracts.schema import alembic_config
+from ledger import queries
+from ledger.demo import load_demo
+from ledger.domain import registry
+from ledger.projections.rebuild import check
 from ledger.tables import metadata
+from ledger.types import utcnow
 from ledger.unit_of_work import Ledger
 
 
@@ -32,3 +40,24 @@ def test_autogenerate_finds_no_difference_after_migrating(ledger: Ledger) -> Non
             conn, opts={"compare_type": True, "include_name": include_name}
         )
         assert compare_metadata(context, metadata) == []
+
+
+def test_migrating_across_the_projection_format_change_rebuilds_the_projections(
+    ledger: Ledger,
+) -> None:
+    # A ledger at the revision before allocation rows existed, with the demo's events (and
+    # its projections as they were then: here, none at all).
+    config = alembic_config()
+    with ledger.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+    load_demo(Ledger(ledger.engine, registry))
+    with ledger.read() as conn:
+        assert queries.entitlements(conn, "anthropic", utcnow()).capacity == []
+
+    call_command("migrate", verbosity=0)
+
+    with ledger.read() as conn:
+        capacity = queries.entitlements(conn, "anthropic", utcnow()).capacity
+        assert [e.resource for e in capacity] == ["gpu.h100", "power.mw"]
+    assert check(get_ledger()).ok

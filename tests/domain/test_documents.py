@@ -1,62 +1,106 @@
 """Contract documents: the projection's JSON form of a contract state.
 
-`to_document` splices cached allocation fragments into the document instead of serialising
-the whole contract on every event; these tests hold the result to the canonical form and to
-the state it came from.
+A contract is stored as its own document plus one document per allocation; an allocation
+event rewrites that allocation's row only. These tests hold the documents to the canonical
+form and to the state they came from, and the write pattern to what changed.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from ledger import queries
 from ledger.canonical import canonical_json
-from ledger.demo import load_demo
-from ledger.projections.documents import from_document, to_document
-from ledger.tables import projection_sets
+from ledger.demo import LEASE, load_demo
+from ledger.domain.commands import ResizeAllocation
+from ledger.handlers import Context, execute
+from ledger.projections.documents import allocation_document, from_document, to_document
+from ledger.tables import KNOWN_FOREVER, projection_sets
 from ledger.unit_of_work import Ledger
+
+TABLES = projection_sets["a"]
 
 
 @pytest.fixture
-def documents(ledger: Ledger) -> list[str]:
+def demo(ledger: Ledger) -> Ledger:
     load_demo(ledger)
-    contracts = projection_sets["a"].contracts
+    return ledger
+
+
+def current_rows(ledger: Ledger) -> tuple[dict[str, str], dict[str, list[tuple[int, str]]]]:
+    c, a = TABLES.contracts, TABLES.allocations
     with ledger.read() as conn:
-        return list(conn.execute(select(contracts.c.document)).scalars())
+        contracts = dict(
+            conn.execute(
+                select(c.c.contract_id, c.c.document).where(c.c.known_to == KNOWN_FOREVER)
+            ).all()
+        )
+        allocations: dict[str, list[tuple[int, str]]] = {cid: [] for cid in contracts}
+        for contract_id, version, document in conn.execute(
+            select(a.c.contract_id, a.c.version, a.c.document).where(a.c.known_to == KNOWN_FOREVER)
+        ):
+            allocations[contract_id].append((version, document))
+    return contracts, allocations
 
 
-def test_every_stored_document_is_canonical_json(documents: list[str]) -> None:
-    with_allocations = [d for d in documents if orjson.loads(d)["allocations"]]
-    assert len(with_allocations) >= 4  # the demo lease, through its allocation changes
+def test_every_stored_document_is_canonical_json(demo: Ledger) -> None:
+    contracts, allocations = current_rows(demo)
+    documents = [*contracts.values(), *(d for rows in allocations.values() for _, d in rows)]
+    assert len(allocations[LEASE]) >= 3  # the demo lease's workloads
 
     for document in documents:
         assert canonical_json(orjson.loads(document)).decode() == document
 
 
-def test_a_document_round_trips_through_the_contract_state(documents: list[str]) -> None:
-    for document in documents:
-        assert to_document(from_document(document)) == document
+def test_a_contract_round_trips_through_its_documents(demo: Ledger) -> None:
+    contracts, allocations = current_rows(demo)
+
+    for contract_id, document in contracts.items():
+        state = from_document(document, allocations[contract_id])
+        assert to_document(state) == document.replace(
+            f'"version":{orjson.loads(document)["version"]}', f'"version":{state.version}'
+        )
+        assert sorted(allocation_document(a) for a in state.allocations) == sorted(
+            d for _, d in allocations[contract_id]
+        )
 
 
-def test_an_allocation_seen_before_is_not_served_from_a_stale_fragment(
-    documents: list[str],
-) -> None:
-    # Two states that differ only in one allocation's changes: the second document must
-    # show the second state's changes, whichever allocation objects were cached first.
-    longest, index = max(
-        ((d, i) for d in documents for i in range(len(orjson.loads(d)["allocations"]))),
-        key=lambda found: len(orjson.loads(found[0])["allocations"][found[1]]["changes"]),
+def test_the_version_is_the_streams_and_allocations_come_in_the_order_made(demo: Ledger) -> None:
+    contracts, allocations = current_rows(demo)
+    state = from_document(contracts[LEASE], allocations[LEASE])
+    with demo.read() as conn:
+        stream_version = demo.store.stream_versions(conn, [f"contract-{LEASE}"])
+        view = queries.contract(conn, LEASE, state.term_start)
+
+    assert state.version == view.version == stream_version[f"contract-{LEASE}"]
+    firsts = [a.changes[0].position for a in state.allocations]
+    assert firsts == sorted(firsts)
+    assert [a.allocation_id for a in view.allocations] == [
+        a.allocation_id for a in state.allocations
+    ]
+
+
+def test_an_allocation_event_writes_one_allocation_row_and_no_contract_row(demo: Ledger) -> None:
+    c, a = TABLES.contracts, TABLES.allocations
+    _, allocations = current_rows(demo)
+    allocation_id = orjson.loads(allocations[LEASE][0][1])["allocation_id"]
+
+    def counts() -> tuple[int, int]:
+        with demo.read() as conn:
+            return (
+                conn.execute(select(func.count()).select_from(c)).scalar_one(),
+                conn.execute(select(func.count()).select_from(a)).scalar_one(),
+            )
+
+    contract_rows, allocation_rows = counts()
+    execute(
+        demo,
+        ResizeAllocation(
+            contract_id=LEASE, allocation_id=allocation_id, quantity=1, reason="rebalance"
+        ),
+        Context(actor="ops@example.com", source="cli"),
     )
-    state = from_document(longest)
-    changed = state.allocations[index]
-    assert len(changed.changes) >= 2
-    allocations = list(state.allocations)
-    allocations[index] = replace(changed, changes=changed.changes[:1])
-    shorter = replace(state, allocations=tuple(allocations))
 
-    assert to_document(state) == longest
-    assert len(orjson.loads(to_document(shorter))["allocations"][index]["changes"]) == 1
-    assert to_document(state) == longest
+    assert counts() == (contract_rows, allocation_rows + 1)

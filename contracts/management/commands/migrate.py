@@ -16,6 +16,8 @@ class Command(DjangoMigrate):
         super().handle(*args, **options)
         if options.get("app_label") or options.get("plan") or options.get("check_unapplied"):
             return
-        upgrade_ledger_schema(options["database"])
+        rebuilt = upgrade_ledger_schema(options["database"])
         if options["verbosity"] >= 1:
             self.stdout.write("Ledger schema (alembic): at head.")
+            if rebuilt:
+                self.stdout.write("Ledger projections rebuilt for the new schema.")
