@@ -6,15 +6,15 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from django.conf import settings
 from django.db import connections
+from sqlalchemy import select
 
 from contracts.database import sqlalchemy_url
 from ledger.bootstrap import build_ledger
 from ledger.database import make_engine
 from ledger.projections.rebuild import rebuild
-from ledger.tables import PROJECTION_FORMAT_REVISION
+from ledger.tables import PROJECTION_FORMAT, projection_state
 
 
 def alembic_config() -> Config:
@@ -22,18 +22,18 @@ def alembic_config() -> Config:
 
 
 def upgrade_ledger_schema(alias: str = "default") -> bool:
-    """Upgrade to head; returns whether the projections had to be rebuilt (the upgrade
-    crossed `PROJECTION_FORMAT_REVISION` on a database that already had a ledger)."""
+    """Upgrade to head; returns whether the projections had to be rebuilt because their
+    rows were in an older format (`ledger.tables.PROJECTION_FORMAT`). Checked on every
+    run, so a rebuild that did not finish is taken up again by the next `migrate`."""
     engine = make_engine(sqlalchemy_url(connections[alias].settings_dict), settings.LEDGER_DATABASE)
     try:
-        config = alembic_config()
         with engine.begin() as conn:
-            before = MigrationContext.configure(
-                conn, opts={"version_table": config.get_main_option("version_table")}
-            ).get_current_revision()
+            config = alembic_config()
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
-        if before is None or before >= PROJECTION_FORMAT_REVISION:
+        with engine.connect() as conn:
+            current = conn.execute(select(projection_state.c.format)).scalar_one()
+        if current >= PROJECTION_FORMAT:
             return False
         rebuild(build_ledger(engine))
         return True

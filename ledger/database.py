@@ -11,11 +11,13 @@ one stuck session cannot freeze every writer, and UTC as the session time zone.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 WRITE = "ledger_write"
@@ -79,7 +81,13 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> Engine:
         # Straight to the driver: this runs once per transaction, on the append's hot path.
         driver = connection.connection.driver_connection
         assert driver is not None
-        driver.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if writes else "BEGIN"
+        try:
+            driver.execute(statement)
+        except sqlite3.Error as exc:
+            # SQLAlchemy does not wrap what a `begin` listener raises: wrap it as its own
+            # statements' errors are, for callers that catch SQLAlchemy's.
+            raise OperationalError(statement, None, exc) from exc
 
     return engine
 

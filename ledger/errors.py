@@ -11,6 +11,11 @@ class LedgerError(Exception):
     """Base of every error the ledger raises on purpose."""
 
 
+class ProjectionsOutdated(LedgerError):
+    """The projection rows are in an older format than this code reads: run `migrate`
+    (or `rebuild_projections`)."""
+
+
 @dataclass(frozen=True)
 class FieldError:
     loc: tuple[str | int, ...]

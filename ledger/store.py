@@ -103,11 +103,14 @@ def _as_utc(value: object) -> datetime | None:
 
 
 def _driver(conn: Connection) -> Any:
-    """The DBAPI connection under `conn`, inside the transaction `conn` began.
+    """The DBAPI connection under `conn`, inside `conn`'s transaction (begun here if the
+    caller relied on autobegin, as a SQLAlchemy statement would have).
 
     The append path talks to it directly: SQLAlchemy's per-statement machinery (events,
     result set-up) cost several times what SQLite itself spends on these five statements.
     """
+    if not conn.in_transaction():
+        conn.begin()
     return conn.connection.driver_connection
 
 

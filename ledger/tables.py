@@ -130,9 +130,10 @@ KNOWN_FOREVER = 2**62
 """`known_to` of a row that no later event has superseded (indexable, unlike NULL)."""
 
 PROJECTION_SETS = ("a", "b")
-PROJECTION_FORMAT_REVISION = "0005"
-"""The latest alembic revision that changed what the projection rows hold: a database
-upgraded from before it has its projections rebuilt (`contracts.schema`)."""
+PROJECTION_FORMAT = 2
+"""What the projection rows hold, numbered: 2 since allocations got their own rows (alembic
+0005). `ledger_projection_state.format` records the format of the active set; `migrate`
+rebuilds the projections while it is behind, and a rebuild brings it up to date."""
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,7 @@ projection_state = Table(
     Column("active", String(1), nullable=False),
     Column("rebuilt_at", UtcTimestamp, nullable=True),
     Column("rebuilt_through", Position, nullable=True),
+    Column("format", Integer, nullable=False, server_default="1"),
     CheckConstraint("id = 1", name="single_row"),
 )
 

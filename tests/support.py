@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, text
 
 from ledger.canonical import GENESIS_HASH
 from ledger.events import Event, EventRegistry
-from ledger.tables import head, metadata, projection_state
+from ledger.tables import PROJECTION_FORMAT, head, metadata, projection_state
 from ledger.types import Quantity, UtcDatetime
 
 
@@ -44,7 +44,9 @@ def reset_ledger(engine: Engine) -> None:
                     conn.execute(table.delete())
         conn.execute(head.update().values(position=0, hash=GENESIS_HASH, recorded_at=None))
         conn.execute(
-            projection_state.update().values(active="a", rebuilt_at=None, rebuilt_through=None)
+            projection_state.update().values(
+                active="a", rebuilt_at=None, rebuilt_through=None, format=PROJECTION_FORMAT
+            )
         )
 
 

@@ -20,6 +20,7 @@ from ledger.canonical import canonical_json, format_decimal, format_timestamp, p
 from ledger.domain.capacity import DatedChange
 from ledger.domain.contract import Allocation, AllocationChange, Contract
 from ledger.domain.events import CapacityLine
+from ledger.errors import ProjectionsOutdated
 
 
 def _ts(value: str | None) -> Any:
@@ -119,6 +120,10 @@ def from_document(document: str, allocations: Iterable[tuple[int, str]] = ()) ->
     the contract's version is the latest of all the rows': each event wrote one of them.
     """
     d = orjson.loads(document)
+    if "allocations" in d:  # written before allocations had rows of their own
+        raise ProjectionsOutdated(
+            "contract projections predate allocation rows: run `manage.py migrate`"
+        )
     versions = [d["version"]]
     parsed = []
     for version, allocation in allocations:

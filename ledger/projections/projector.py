@@ -181,6 +181,9 @@ def project_event(
         contracts.put_allocation(after, allocation, position)
     elif isinstance(after, Contract):
         old = before if isinstance(before, Contract) else None
+        if old is not None and not _same_parts(old.allocations, after.allocations):
+            # Allocation rows are written by the branch above only.
+            raise TypeError(f"{record.type} changed allocations outside ALLOCATION_EVENTS")
         resources = after.resources() | (old.resources() if old else set())
         for resource in sorted(resources):
             delta = after.contribution(resource) - (old.contribution(resource) if old else Steps())
@@ -239,6 +242,10 @@ def project_event(
             ]
 
         rewrite(series, key, (record.effective_at, END_OF_TIME), limits, position)
+
+
+def _same_parts(old: tuple[object, ...], new: tuple[object, ...]) -> bool:
+    return len(old) == len(new) and all(a is b for a, b in zip(old, new, strict=True))
 
 
 def limit_json(entry: LimitEntry) -> str:

@@ -27,7 +27,12 @@ from ledger.projections.projector import (
     project_event,
 )
 from ledger.projections.series import MemorySeriesStore, Row
-from ledger.tables import ProjectionTables, projection_sets, projection_state
+from ledger.tables import (
+    PROJECTION_FORMAT,
+    ProjectionTables,
+    projection_sets,
+    projection_state,
+)
 from ledger.types import utcnow
 from ledger.unit_of_work import Ledger
 
@@ -210,7 +215,12 @@ def rebuild(ledger: Ledger, on_progress: Progress | None = None) -> RebuildRepor
         uow.conn.execute(
             update(projection_state)
             .where(projection_state.c.id == 1)
-            .values(active=target.name, rebuilt_at=utcnow(), rebuilt_through=head_position)
+            .values(
+                active=target.name,
+                rebuilt_at=utcnow(),
+                rebuilt_through=head_position,
+                format=PROJECTION_FORMAT,
+            )
         )
     if on_progress is not None:
         on_progress(head_position)

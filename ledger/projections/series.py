@@ -109,9 +109,14 @@ def _statements(tables: ProjectionTables) -> _Statements:
         add=insert(t),
         unit=select(s.c.unit).where(s.c.owner == owner, s.c.kind == kind, s.c.key == key),
         register=insert(s),
+        # Bound names apart from the columns': an UPDATE reserves its columns' names for SET.
         set_unit=update(s)
-        .where(s.c.owner == owner, s.c.kind == kind, s.c.key == key)
-        .values(unit=bindparam("unit")),
+        .where(
+            s.c.owner == bindparam("b_owner"),
+            s.c.kind == bindparam("b_kind"),
+            s.c.key == bindparam("b_key"),
+        )
+        .values(unit=bindparam("b_unit")),
     )
 
 
@@ -175,7 +180,15 @@ class SqlSeriesStore:
         if found is None:
             self.conn.execute(self.sql.register, {**names, "unit": unit})
         elif found.unit is None and unit is not None:
-            self.conn.execute(self.sql.set_unit, {**names, "unit": unit})
+            self.conn.execute(
+                self.sql.set_unit,
+                {
+                    "b_owner": series.owner,
+                    "b_kind": series.kind,
+                    "b_key": series.key,
+                    "b_unit": unit,
+                },
+            )
         self._registered.add(series)
 
 
@@ -218,7 +231,8 @@ class MemorySeriesStore:
         current = self.current_rows[series]
         for row in rows:
             index = bisect_left(current, row.interval.valid_from, key=_valid_from)
-            assert current[index] is row or current[index] == row
+            if index == len(current) or current[index].interval != row.interval:
+                raise LookupError(f"{series}: no current row {row.interval} to close")
             del current[index]
         self.on_closed([Row(r.series, r.interval, r.known_from, position) for r in rows])
 

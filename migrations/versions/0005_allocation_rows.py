@@ -1,8 +1,10 @@
 """Allocation rows: each allocation's history in its own rows, out of the contract document.
 
 Contract documents no longer carry their allocations, so the projections written before
-this revision do not fit it: `manage.py migrate` rebuilds them after upgrading across it
-(see `ledger.tables.PROJECTION_FORMAT_REVISION`).
+this revision do not fit it. `ledger_projection_state.format` records the format of the
+active set: 1 for a ledger that has events (its projections predate this revision), 2 for
+an empty one; `manage.py migrate` rebuilds the projections while it is below
+`ledger.tables.PROJECTION_FORMAT`.
 
 Revision ID: 0005
 Revises: 0004
@@ -21,6 +23,16 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # A plain ADD COLUMN, not a batch copy: on SQLite the copy-and-rename would break the
+    # admin view (0004) that reads this table.
+    op.add_column(
+        "ledger_projection_state",
+        sa.Column("format", sa.Integer(), server_default="1", nullable=False),
+    )
+    op.execute(
+        "UPDATE ledger_projection_state SET format = 2"
+        " WHERE NOT EXISTS (SELECT 1 FROM ledger_events)"
+    )
     op.create_table(
         "ledger_allocations_a",
         sa.Column(
@@ -93,3 +105,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ledger_allocations_a_contract_id_known_from"))
 
     op.drop_table("ledger_allocations_a")
+    op.drop_column("ledger_projection_state", "format")

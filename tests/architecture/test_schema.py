@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import orjson
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from django.core.management import call_command
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select, update
 
 from contracts.runtime import get_ledger
 from contracts.schema import alembic_config
 from ledger import queries
 from ledger.demo import load_demo
 from ledger.domain import registry
+from ledger.errors import ProjectionsOutdated
+from ledger.projections.documents import from_document
 from ledger.projections.rebuild import check
-from ledger.tables import metadata
+from ledger.tables import PROJECTION_FORMAT, metadata, projection_state
 from ledger.types import utcnow
 from ledger.unit_of_work import Ledger
 
@@ -60,4 +64,25 @@ def test_migrating_across_the_projection_format_change_rebuilds_the_projections(
     with ledger.read() as conn:
         capacity = queries.entitlements(conn, "anthropic", utcnow()).capacity
         assert [e.resource for e in capacity] == ["gpu.h100", "power.mw"]
+        assert conn.execute(select(projection_state.c.format)).scalar_one() == PROJECTION_FORMAT
     assert check(get_ledger()).ok
+
+
+def test_migrate_takes_up_a_rebuild_that_did_not_finish(ledger: Ledger) -> None:
+    load_demo(get_ledger())
+    with ledger.engine.begin() as conn:  # as a crash after upgrading, before rebuilding
+        conn.execute(update(projection_state).values(format=PROJECTION_FORMAT - 1))
+        active = conn.execute(select(projection_state.c.active)).scalar_one()
+
+    call_command("migrate", verbosity=0)
+
+    with ledger.read() as conn:
+        state = conn.execute(select(projection_state.c.format, projection_state.c.active)).one()
+    assert tuple(state) == (PROJECTION_FORMAT, "b" if active == "a" else "a")
+    assert check(get_ledger()).ok
+
+
+def test_a_contract_document_of_the_old_format_is_refused_not_misread() -> None:
+    old = orjson.dumps({"contract_id": "ctr_x", "allocations": [], "version": 3}).decode()
+    with pytest.raises(ProjectionsOutdated, match="migrate"):
+        from_document(old)

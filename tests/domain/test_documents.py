@@ -11,12 +11,13 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-from ledger import queries
 from ledger.canonical import canonical_json
 from ledger.demo import LEASE, load_demo
+from ledger.domain.aggregates import fold
 from ledger.domain.commands import ResizeAllocation
 from ledger.handlers import Context, execute
 from ledger.projections.documents import allocation_document, from_document, to_document
+from ledger.projections.series import SeriesKey, SqlSeriesStore
 from ledger.tables import KNOWN_FOREVER, projection_sets
 from ledger.unit_of_work import Ledger
 
@@ -67,19 +68,25 @@ def test_a_contract_round_trips_through_its_documents(demo: Ledger) -> None:
         )
 
 
-def test_the_version_is_the_streams_and_allocations_come_in_the_order_made(demo: Ledger) -> None:
+def test_the_stored_rows_give_back_the_state_folded_from_the_stream(demo: Ledger) -> None:
     contracts, allocations = current_rows(demo)
-    state = from_document(contracts[LEASE], allocations[LEASE])
     with demo.read() as conn:
-        stream_version = demo.store.stream_versions(conn, [f"contract-{LEASE}"])
-        view = queries.contract(conn, LEASE, state.term_start)
+        for contract_id, document in contracts.items():
+            folded = fold(demo.store.read_stream(conn, f"contract-{contract_id}"), demo.registry)
+            assert from_document(document, allocations[contract_id]) == folded
 
-    assert state.version == view.version == stream_version[f"contract-{LEASE}"]
-    firsts = [a.changes[0].position for a in state.allocations]
-    assert firsts == sorted(firsts)
-    assert [a.allocation_id for a in view.allocations] == [
-        a.allocation_id for a in state.allocations
-    ]
+
+def test_a_series_registered_without_a_unit_gets_one_later(demo: Ledger) -> None:
+    key = SeriesKey("tenant-x", "capacity", "gpu.b300")
+    series = TABLES.series
+    with demo.write() as uow:
+        SqlSeriesStore(uow.conn, TABLES).register(key, None)
+    with demo.write() as uow:
+        SqlSeriesStore(uow.conn, TABLES).register(key, "gpu")
+        SqlSeriesStore(uow.conn, TABLES).register(key, "rack")  # the first unit stays
+    with demo.read() as conn:
+        units = conn.execute(select(series.c.unit).where(series.c.owner == "tenant-x")).all()
+    assert [tuple(u) for u in units] == [("gpu",)]
 
 
 def test_an_allocation_event_writes_one_allocation_row_and_no_contract_row(demo: Ledger) -> None:
