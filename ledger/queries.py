@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import BigInteger, Connection, String, and_, bindparam, exists, or_, select
+from sqlalchemy import BigInteger, Connection, String, and_, bindparam, case, exists, or_, select
 
 from ledger.domain import contract as contracts_domain
 from ledger.domain import facility as facilities_domain
@@ -287,10 +287,35 @@ def _in_force(tables_name: str, kinds: tuple[str, ...]) -> Any:
         .correlate(s)
         .scalar_subquery()
     )
-    # An outer join: a series with no row in force at :as_of comes back with NULLs, so
-    # that the caller knows to look for where it starts again.
+    following = t.alias("following")
+    next_start = (
+        select(following.c.valid_from)
+        .where(
+            following.c.owner == s.c.owner,
+            following.c.kind == s.c.kind,
+            following.c.key == s.c.key,
+            following.c.valid_from > _AS_OF,
+            following.c.known_from <= _POSITION,
+            following.c.known_to > _POSITION,
+        )
+        .order_by(following.c.valid_from)
+        .limit(1)
+        .correlate(s)
+        .scalar_subquery()
+    )
+    # An outer join: a series with no row in force at :as_of comes back with NULLs and,
+    # probed only then (CASE evaluates lazily), where it starts again: until then the
+    # answer holds.
     return (
-        select(s.c.kind, s.c.key, s.c.unit, t.c.valid_from, t.c.valid_to, t.c.value)
+        select(
+            s.c.kind,
+            s.c.key,
+            s.c.unit,
+            t.c.valid_from,
+            t.c.valid_to,
+            t.c.value,
+            case((t.c.id.is_(None), next_start), else_=None).label("next_start"),
+        )
         .select_from(s.outerjoin(t, and_(t.c.id == latest, t.c.valid_to > _AS_OF)))
         .where(s.c.owner == _OWNER, s.c.kind.in_(kinds))
         .order_by(s.c.kind, s.c.key)
@@ -507,25 +532,6 @@ class AnswerCache:
             self._answers[key] = answer
 
 
-@functools.cache
-def _next_start(tables_name: str) -> Any:
-    """Where series :kind/:key of :owner next starts after :as_of, as known at :position."""
-    t = projection_sets[tables_name].timeline
-    return (
-        select(t.c.valid_from)
-        .where(
-            t.c.owner == _OWNER,
-            t.c.kind == bindparam("kind", type_=String()),
-            t.c.key == bindparam("key", type_=String()),
-            t.c.valid_from > _AS_OF,
-            t.c.known_from <= _POSITION,
-            t.c.known_to > _POSITION,
-        )
-        .order_by(t.c.valid_from)
-        .limit(1)
-    )
-
-
 def entitlements(
     conn: Connection,
     tenant: str,
@@ -564,9 +570,7 @@ def _entitlements(
     ends = [END_OF_TIME]
     for row in _series_states(conn, tables, tenant, kinds, as_of, position):
         if row.value is None:  # nothing in force now: the answer holds until it starts
-            params = {"owner": tenant, "kind": row.kind, "key": row.key, "as_of": as_of}
-            params["position"] = position
-            ends.append(conn.execute(_next_start(tables.name), params).scalar() or END_OF_TIME)
+            ends.append(row.next_start or END_OF_TIME)
             continue
         ends.append(row.valid_to)
         if row.kind == CAPACITY:
