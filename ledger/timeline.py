@@ -121,9 +121,23 @@ class Steps:
         return self.combine(other, _vec_sub)
 
     def clip(self, start: datetime, end: datetime) -> Steps:
-        """Zero outside [start, end)."""
-        window = Steps.interval(start, end, {"in": Decimal(1)})
-        return self.combine(window, lambda a, w: a if w else EMPTY)
+        """Zero outside [start, end): the value at start, the points inside, empty from end.
+
+        (A merge with the window [start, end) gives the same; this walks the points once,
+        and clipping runs for every allocation change a projection folds.)
+        """
+        if start >= end or not self.points:
+            return Steps()
+        at_start: Vec = EMPTY
+        inside: list[tuple[datetime, Vec]] = []
+        for time, value in self.points:
+            if time <= start:
+                at_start = value
+            elif time < end:
+                inside.append((time, value))
+            else:
+                break
+        return Steps(((start, at_start), *inside, (end, EMPTY)))._canonical()
 
     def segments(self) -> list[Segment]:
         """The non-empty maximal intervals, in order."""

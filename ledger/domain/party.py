@@ -65,15 +65,22 @@ class Party:
 
     def limit_segments(self, plan: str, limit: str, since: datetime) -> list[LimitSegment]:
         """The limit as maximal intervals from `since` on (the one covering `since` included)."""
-        entries = self.limit_entries(plan, limit)
+        # What `limit_at` picks, found from the latest change back: a change that lapsed
+        # before `since` can hold at none of these instants, and changes made before the
+        # latest one in force are not looked at (so a long history costs one sort).
+        live = sorted(
+            (e for e in self.limit_entries(plan, limit) if e.until is None or e.until > since),
+            key=lambda e: (e.effective_at, e.position),
+            reverse=True,
+        )
         breaks = sorted(
             {since}
-            | {e.effective_at for e in entries if e.effective_at > since}
-            | {e.until for e in entries if e.until is not None and e.until > since}
+            | {e.effective_at for e in live if e.effective_at > since}
+            | {e.until for e in live if e.until is not None and e.until > since}
         )
         segments: list[LimitSegment] = []
         for start, end in zip(breaks, [*breaks[1:], END_OF_TIME], strict=True):
-            entry = self.limit_at(plan, limit, start)
+            entry = next((e for e in live if e.holds_at(start)), None)
             if entry is None:
                 continue
             if segments and segments[-1].entry == entry and segments[-1].valid_to == start:
