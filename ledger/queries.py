@@ -21,6 +21,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import BigInteger, Connection, String, and_, bindparam, case, exists, or_, select
 
+from ledger.canonical import parse_timestamp
 from ledger.domain import contract as contracts_domain
 from ledger.domain import facility as facilities_domain
 from ledger.domain import party as parties_domain
@@ -395,15 +396,17 @@ def _rows(conn: Connection, query: Any) -> list[Any]:
 
 
 def _limit_view(key: str, value: str) -> LimitView:
+    # Built from the projection's own canonical JSON, like the capacity views: parsed, not
+    # validated again.
     plan, limit = key.split("/", 1)
     data = orjson.loads(value)
-    return LimitView(
+    return LimitView.model_construct(
         plan=plan,
         limit=limit,
-        value=data["value"],
+        value=None if data["value"] is None else Decimal(data["value"]),
         unlimited=data["unlimited"],
-        effective_since=data["effective_since"],
-        until=data["until"],
+        effective_since=parse_timestamp(data["effective_since"]),
+        until=None if data["until"] is None else parse_timestamp(data["until"]),
     )
 
 
@@ -588,11 +591,11 @@ def _entitlements(
         ends += [t for t in (row.term_start, row.term_end, row.terminated_at) if t and t > as_of]
         if status not in ("draft", "voided"):
             briefs.append(
-                ContractBrief(
+                ContractBrief.model_construct(
                     contract_id=row.contract_id,
                     status=status,
                     facility=row.facility,
-                    term=TermView(start=row.term_start, end=row.term_end),
+                    term=TermView.model_construct(start=row.term_start, end=row.term_end),
                 )
             )
     return _Answer(as_of, min(ends), known, capacity, limit_views, briefs)
