@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import psycopg
@@ -79,8 +79,6 @@ _INSERT_COLUMNS = (
     " recorded_at, effective_at, prev_hash, hash"
 )
 _ENVELOPE_SQL = ", ".join(c.name for c in ENVELOPE_COLUMNS)
-# The event id as text, as the envelope holds it (psycopg would return a UUID object).
-_PG_ENVELOPE_SQL = _ENVELOPE_SQL.replace("event_id", "event_id::text")
 _MAX_POSITION = 2**62
 STREAM_VERSION_CONSTRAINT = "uq_ledger_events_stream_id_stream_version"
 
@@ -114,8 +112,59 @@ def _driver(conn: Connection) -> Any:
     return conn.connection.driver_connection
 
 
-class _SQLite:
+class _Reads:
+    """Event reads through the driver, shared by both databases: they differ only in the
+    select list, the placeholder and what a timestamp arrives as."""
+
+    PAGE: str
+    STREAM: str
+
+    @staticmethod
+    def timestamp(value: Any) -> datetime:
+        raise NotImplementedError
+
+    @classmethod
+    def read_page(
+        cls, conn: Connection, after: int, limit: int, up_to: int | None
+    ) -> list[RecordedEvent]:
+        return cls.records(
+            conn, cls.PAGE, (after, _MAX_POSITION if up_to is None else up_to, limit)
+        )
+
+    @classmethod
+    def read_stream(
+        cls, conn: Connection, stream_id: str, up_to_version: int | None
+    ) -> list[RecordedEvent]:
+        up_to = _MAX_POSITION if up_to_version is None else up_to_version
+        return cls.records(conn, cls.STREAM, (stream_id, up_to))
+
+    @classmethod
+    def records(cls, conn: Connection, sql: str, params: tuple[object, ...]) -> list[RecordedEvent]:
+        ts = cls.timestamp
+        return [
+            RecordedEvent(*r[:8], ts(r[8]), ts(r[9]), r[10], r[11])  # type: ignore[call-arg]
+            for r in _driver(conn).execute(sql, params).fetchall()
+        ]
+
+
+def _reads_sql(envelope: str, p: str) -> tuple[str, str]:
+    """The page and stream statements for a select list and a placeholder style."""
+    return (
+        f"SELECT {envelope} FROM ledger_events WHERE position > {p} AND position <= {p}"
+        f" ORDER BY position LIMIT {p}",
+        f"SELECT {envelope} FROM ledger_events WHERE stream_id = {p}"
+        f" AND stream_version <= {p} ORDER BY stream_version",
+    )
+
+
+class _SQLite(_Reads):
     """SQLite: the write lock is already held (BEGIN IMMEDIATE), so every read is fresh."""
+
+    PAGE, STREAM = _reads_sql(_ENVELOPE_SQL, "?")
+
+    @staticmethod
+    def timestamp(value: Any) -> datetime:
+        return datetime.fromisoformat(value)  # stored as RFC 3339 text (ledger.tables)
 
     integrity_errors: tuple[type[Exception], ...] = (IntegrityError, sqlite3.IntegrityError)
     INLINE_VERSIONS = 100  # streams whose versions ride along with the head read
@@ -158,37 +207,6 @@ class _SQLite:
         return {stream_id: version for stream_id, version in rows}
 
     @staticmethod
-    def read_page(
-        conn: Connection, after: int, limit: int, up_to: int | None
-    ) -> list[RecordedEvent]:
-        return _SQLite.records(
-            conn,
-            f"SELECT {_ENVELOPE_SQL} FROM ledger_events WHERE position > ? AND position <= ?"
-            " ORDER BY position LIMIT ?",
-            (after, _MAX_POSITION if up_to is None else up_to, limit),
-        )
-
-    @staticmethod
-    def read_stream(
-        conn: Connection, stream_id: str, up_to_version: int | None
-    ) -> list[RecordedEvent]:
-        return _SQLite.records(
-            conn,
-            f"SELECT {_ENVELOPE_SQL} FROM ledger_events WHERE stream_id = ?"
-            " AND stream_version <= ? ORDER BY stream_version",
-            (stream_id, _MAX_POSITION if up_to_version is None else up_to_version),
-        )
-
-    @staticmethod
-    def records(conn: Connection, sql: str, params: tuple[object, ...]) -> list[RecordedEvent]:
-        # Timestamps are stored as RFC 3339 text (see ledger.tables.UtcTimestamp).
-        parse = datetime.fromisoformat
-        return [
-            RecordedEvent(*r[:8], parse(r[8]), parse(r[9]), r[10], r[11])  # type: ignore[call-arg]
-            for r in _driver(conn).execute(sql, params).fetchall()
-        ]
-
-    @staticmethod
     def insert(
         conn: Connection, rows: list[tuple[object, ...]], new_head: tuple[object, ...]
     ) -> None:
@@ -201,7 +219,7 @@ class _SQLite:
         )
 
 
-class _Postgres:
+class _Postgres(_Reads):
     """PostgreSQL: two statements, and the unique (stream_id, stream_version) as backstop.
 
     The versions read by the locking statement may predate a transaction that committed
@@ -213,6 +231,13 @@ class _Postgres:
 
     integrity_errors: tuple[type[Exception], ...] = (IntegrityError, psycopg.IntegrityError)
     INLINE_VERSIONS = 100  # streams whose versions ride along with the locking statement
+    # The event id as text, as the envelope holds it (psycopg would return a UUID object).
+    PAGE, STREAM = _reads_sql(_ENVELOPE_SQL.replace("event_id", "event_id::text"), "%s")
+
+    @staticmethod
+    def timestamp(value: Any) -> datetime:
+        # The session runs in UTC (ledger.database): only the tzinfo object is normalised.
+        return cast(datetime, value).astimezone(UTC)
 
     @staticmethod
     def lock_head(
@@ -251,36 +276,6 @@ class _Postgres:
             .fetchall()
         )
         return {stream_id: version for stream_id, version in rows}
-
-    @staticmethod
-    def read_page(
-        conn: Connection, after: int, limit: int, up_to: int | None
-    ) -> list[RecordedEvent]:
-        return _Postgres.records(
-            conn,
-            f"SELECT {_PG_ENVELOPE_SQL} FROM ledger_events"
-            " WHERE position > %s AND position <= %s ORDER BY position LIMIT %s",
-            (after, _MAX_POSITION if up_to is None else up_to, limit),
-        )
-
-    @staticmethod
-    def read_stream(
-        conn: Connection, stream_id: str, up_to_version: int | None
-    ) -> list[RecordedEvent]:
-        return _Postgres.records(
-            conn,
-            f"SELECT {_PG_ENVELOPE_SQL} FROM ledger_events WHERE stream_id = %s"
-            " AND stream_version <= %s ORDER BY stream_version",
-            (stream_id, _MAX_POSITION if up_to_version is None else up_to_version),
-        )
-
-    @staticmethod
-    def records(conn: Connection, sql: str, params: tuple[object, ...]) -> list[RecordedEvent]:
-        # The session runs in UTC (ledger.database), so timestamps arrive as UTC already.
-        return [
-            RecordedEvent(*r[:8], r[8].astimezone(UTC), r[9].astimezone(UTC), r[10], r[11])  # type: ignore[call-arg]
-            for r in _driver(conn).execute(sql, params).fetchall()
-        ]
 
     @staticmethod
     def insert(
