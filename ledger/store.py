@@ -112,12 +112,36 @@ def _driver(conn: Connection) -> Any:
     return conn.connection.driver_connection
 
 
-class _Reads:
-    """Event reads through the driver, shared by both databases: they differ only in the
-    select list, the placeholder and what a timestamp arrives as."""
+class _Dialect:
+    """What the append and read paths say to the driver, shared by both databases: they
+    differ in placeholders, the head read (and its lock), the select list, how versions of
+    many streams are read and what a timestamp arrives as."""
 
     PAGE: str
     STREAM: str
+    P: str  # the driver's placeholder
+    HEAD: str  # reads the head row (and locks it where the database needs that) + {versions}
+    INLINE_VERSIONS = 100  # streams whose versions ride along with the head read
+
+    @classmethod
+    def lock_head(
+        cls, conn: Connection, streams: list[str]
+    ) -> tuple[int, str, datetime | None, dict[str, int]]:
+        if len(streams) > cls.INLINE_VERSIONS:
+            # One column per stream would pass the database's column limit: read them apart.
+            position, digest, recorded_at, _ = cls.lock_head(conn, [])
+            return position, digest, recorded_at, cls.fresh_versions(conn, streams)
+        versions = "".join(
+            ", (SELECT coalesce(max(stream_version), 0) FROM ledger_events"
+            f" WHERE stream_id = {cls.P})"
+            for _ in streams
+        )
+        row = _driver(conn).execute(cls.HEAD.format(versions=versions), streams).fetchone()
+        return row[0], row[1], _as_utc(row[2]), dict(zip(streams, row[3:], strict=True))
+
+    @staticmethod
+    def fresh_versions(conn: Connection, streams: list[str]) -> dict[str, int]:
+        raise NotImplementedError
 
     @staticmethod
     def timestamp(value: Any) -> datetime:
@@ -157,39 +181,18 @@ def _reads_sql(envelope: str, p: str) -> tuple[str, str]:
     )
 
 
-class _SQLite(_Reads):
+class _SQLite(_Dialect):
     """SQLite: the write lock is already held (BEGIN IMMEDIATE), so every read is fresh."""
 
     PAGE, STREAM = _reads_sql(_ENVELOPE_SQL, "?")
+    P = "?"
+    HEAD = "SELECT position, hash, recorded_at{versions} FROM ledger_head WHERE id = 1"
 
     @staticmethod
     def timestamp(value: Any) -> datetime:
         return datetime.fromisoformat(value)  # stored as RFC 3339 text (ledger.tables)
 
     integrity_errors: tuple[type[Exception], ...] = (IntegrityError, sqlite3.IntegrityError)
-    INLINE_VERSIONS = 100  # streams whose versions ride along with the head read
-
-    @staticmethod
-    def lock_head(
-        conn: Connection, streams: list[str]
-    ) -> tuple[int, str, datetime | None, dict[str, int]]:
-        if len(streams) > _SQLite.INLINE_VERSIONS:
-            # One column per stream would pass SQLite's column limit: read them apart.
-            position, digest, recorded_at, _ = _SQLite.lock_head(conn, [])
-            return position, digest, recorded_at, _SQLite.fresh_versions(conn, streams)
-        versions = "".join(
-            ", (SELECT coalesce(max(stream_version), 0) FROM ledger_events WHERE stream_id = ?)"
-            for _ in streams
-        )
-        row = (
-            _driver(conn)
-            .execute(
-                f"SELECT position, hash, recorded_at{versions} FROM ledger_head WHERE id = 1",
-                streams,
-            )
-            .fetchone()
-        )
-        return row[0], row[1], _as_utc(row[2]), dict(zip(streams, row[3:], strict=True))
 
     @staticmethod
     def fresh_versions(conn: Connection, streams: list[str]) -> dict[str, int]:
@@ -219,7 +222,7 @@ class _SQLite(_Reads):
         )
 
 
-class _Postgres(_Reads):
+class _Postgres(_Dialect):
     """PostgreSQL: two statements, and the unique (stream_id, stream_version) as backstop.
 
     The versions read by the locking statement may predate a transaction that committed
@@ -230,37 +233,18 @@ class _Postgres(_Reads):
     """
 
     integrity_errors: tuple[type[Exception], ...] = (IntegrityError, psycopg.IntegrityError)
-    INLINE_VERSIONS = 100  # streams whose versions ride along with the locking statement
     # The event id as text, as the envelope holds it (psycopg would return a UUID object).
     PAGE, STREAM = _reads_sql(_ENVELOPE_SQL.replace("event_id", "event_id::text"), "%s")
+    P = "%s"
+    HEAD = (
+        "SELECT h.position, h.hash, h.recorded_at{versions} FROM ledger_head h"
+        " WHERE h.id = 1 FOR UPDATE OF h"
+    )
 
     @staticmethod
     def timestamp(value: Any) -> datetime:
         # The session runs in UTC (ledger.database): only the tzinfo object is normalised.
         return cast(datetime, value).astimezone(UTC)
-
-    @staticmethod
-    def lock_head(
-        conn: Connection, streams: list[str]
-    ) -> tuple[int, str, datetime | None, dict[str, int]]:
-        if len(streams) > _Postgres.INLINE_VERSIONS:
-            # One column per stream would hit PostgreSQL's column limit: read them apart.
-            position, digest, recorded_at, _ = _Postgres.lock_head(conn, [])
-            return position, digest, recorded_at, _Postgres.fresh_versions(conn, streams)
-        versions = "".join(
-            ", (SELECT coalesce(max(stream_version), 0) FROM ledger_events WHERE stream_id = %s)"
-            for _ in streams
-        )
-        row = (
-            _driver(conn)
-            .execute(
-                f"SELECT h.position, h.hash, h.recorded_at{versions} FROM ledger_head h"
-                " WHERE h.id = 1 FOR UPDATE OF h",
-                streams,
-            )
-            .fetchone()
-        )
-        return row[0], row[1], _as_utc(row[2]), dict(zip(streams, row[3:], strict=True))
 
     @staticmethod
     def fresh_versions(conn: Connection, streams: list[str]) -> dict[str, int]:
