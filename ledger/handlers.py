@@ -84,6 +84,10 @@ class Outcome:
     """(status, body) as rendered in the append's transaction, or as first stored on replay."""
 
 
+PERIOD_EVENTS = (ev.PeriodClosed.event_type, ev.PeriodReopened.event_type)
+"""The events that set where a party's books are closed through (the latest one wins)."""
+
+
 class State:
     """The aggregates a handler reads, loaded inside its unit of work."""
 
@@ -105,6 +109,17 @@ class State:
 
     def contract(self, contract_id: str) -> Contract | None:
         return cast(Contract | None, self._load(contracts.stream_id(contract_id)))
+
+    def closed_through(self, party_id: str) -> datetime | None:
+        """Where the party's books are closed through (None: open); NotFound if no party."""
+        version, latest = self.uow.stream_tail(parties.stream_id(party_id), PERIOD_EVENTS)
+        if version == 0:
+            raise NotFound("party", party_id)
+        if latest is None:
+            return None
+        event = latest.decode(self.uow.registry)
+        assert isinstance(event, ev.PeriodClosed | ev.PeriodReopened)
+        return event.through
 
 
 # -- shared checks ---------------------------------------------------------------------------
@@ -172,13 +187,24 @@ def check_lines(lines: tuple[ev.CapacityLine, ...]) -> None:
 
 
 def check_open_period(tenant: Party, first_affected: datetime) -> None:
-    closed = tenant.closed_through
+    check_books(tenant.party_id, tenant.closed_through, first_affected)
+
+
+def check_books(party_id: str, closed: datetime | None, first_affected: datetime) -> None:
     if closed is not None and first_affected < closed:
         raise RuleViolation(
             "period_closed",
-            f"the books of {tenant.party_id!r} are closed through {closed:%Y-%m-%dT%H:%M:%SZ}",
+            f"the books of {party_id!r} are closed through {closed:%Y-%m-%dT%H:%M:%SZ}",
             at=first_affected,
         )
+
+
+def check_tenant_books(state: State, contract: Contract, first_affected: datetime) -> None:
+    """Invariant on closed periods for a contract command: only the tenant's latest close or
+    reopen is read, not its whole stream (a tenant's limit history can run to thousands of
+    events, and every contract command of the tenant would fold them)."""
+    closed = state.closed_through(contract.tenant)
+    check_books(contract.tenant, closed, first_affected)
 
 
 def check_allocations(contract: Contract) -> None:
@@ -210,13 +236,6 @@ def check_facility(facility: Facility, contract_id: str, schedule: CapacitySched
                 resource=resource,
                 at=at,
             )
-
-
-def tenant_of(state: State, contract: Contract) -> Party:
-    tenant = state.party(contract.tenant)
-    if tenant is None:
-        raise NotFound("party", contract.tenant)
-    return tenant
 
 
 def require_signed(contract: Contract, action: str) -> None:
@@ -381,8 +400,7 @@ def sign_contract(state: State, cmd: c.SignContract, ctx: Context, now: datetime
     require_draft(contract, "sign")
     effective_at = cmd.effective_at or now
     reason = reason_if_backdated(cmd.reason, effective_at, now)
-    tenant = tenant_of(state, contract)
-    check_open_period(tenant, contract.term_start)
+    check_tenant_books(state, contract, contract.term_start)
     facility = require_facility(state, contract.facility)
     if facility.provider != contract.provider:
         raise RuleViolation(
@@ -424,7 +442,7 @@ def amend_contract(state: State, cmd: c.AmendContract, ctx: Context, now: dateti
         cmd.effective_at if cmd.capacity else old_end,
         min(old_end, cmd.term_end) if cmd.term_end is not None else cmd.effective_at,
     )
-    check_open_period(tenant_of(state, contract), first_affected)
+    check_tenant_books(state, contract, first_affected)
     amended = ev.ContractAmended(
         amendment_id=amendment_id, capacity=cmd.capacity, term_end=cmd.term_end
     )
@@ -455,7 +473,7 @@ def terminate_contract(
     contract = require_contract(state, cmd.contract_id, ctx)
     reason = require_reason(cmd.reason, "to terminate a contract")
     require_signed(contract, "terminate")
-    check_open_period(tenant_of(state, contract), cmd.effective_at)
+    check_tenant_books(state, contract, cmd.effective_at)
     facility = require_facility(state, contract.facility)
     emit = Emit(ctx, reason)
     return Decision(
@@ -503,7 +521,7 @@ def allocate_capacity(
     allocation_id = cmd.allocation_id or new_id("alc")
     if contract.allocation(allocation_id) is not None:
         raise RuleViolation("already_exists", f"allocation {allocation_id!r} already exists")
-    check_open_period(tenant_of(state, contract), effective_at)
+    check_tenant_books(state, contract, effective_at)
     event = ev.CapacityAllocated(
         allocation_id=allocation_id,
         workload=cmd.workload,
@@ -541,7 +559,7 @@ def _allocation_change(
         raise RuleViolation(
             "term_invalid", f"allocation {allocation_id} starts later", at=effective_at
         )
-    check_open_period(tenant_of(state, contract), effective_at)
+    check_tenant_books(state, contract, effective_at)
     return contract
 
 

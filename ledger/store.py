@@ -502,6 +502,31 @@ class EventStore:
             after = page[-1].position
 
     @staticmethod
+    def stream_tail(
+        conn: Connection, stream_id: str, types: Sequence[str]
+    ) -> tuple[int, RecordedEvent | None]:
+        """The stream's version (0: no such stream) and its latest event of one of `types`,
+        in one statement, without reading the rest of the stream."""
+        latest = (
+            select(events.c.position)
+            .where(events.c.stream_id == stream_id, events.c.type.in_(list(types)))
+            .order_by(events.c.stream_version.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        version = (
+            select(func.coalesce(func.max(events.c.stream_version), 0))
+            .where(events.c.stream_id == stream_id)
+            .subquery()
+        )
+        row = conn.execute(
+            select(version, *ENVELOPE_COLUMNS).select_from(
+                version.outerjoin(events, events.c.position == latest)
+            )
+        ).one()
+        return int(row[0]), None if row[1] is None else record_from_row(row[1:])
+
+    @staticmethod
     def position_at(conn: Connection, moment: datetime) -> int:
         """The last position recorded at or before `moment` (0 if none)."""
         found = conn.execute(

@@ -64,6 +64,9 @@ class UnitOfWork:
     def read_stream(self, stream_id: str) -> list[RecordedEvent]:
         return self._ledger.store.read_stream(self.conn, stream_id)
 
+    def stream_tail(self, stream_id: str, types: Sequence[str]) -> tuple[int, RecordedEvent | None]:
+        return self._ledger.store.stream_tail(self.conn, stream_id, types)
+
     def remember_folded(self, stream_id: str, version: int, state: object) -> None:
         """Offer the state folded from `stream_id` at `version` to the inline projections."""
         self.folded[stream_id] = (version, state)

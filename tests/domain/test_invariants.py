@@ -1256,6 +1256,28 @@ def test_rejects_a_change_effective_before_the_closed_through_instant(leased: Le
     allocate(leased, 1, through)
 
 
+def test_a_contract_command_reads_the_tenants_books_not_its_whole_stream(
+    leased: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(5):  # a limit history the contract command has no need to fold
+        run(leased, limit_change("set", utc(2026, 5, 6 + n), value=100 + n))
+    close_books(leased, utc(2026, 7, 1))
+    reads: list[str] = []
+    read_stream = EventStore.read_stream
+
+    def counted(store: EventStore, conn: Any, stream_id: str, *args: Any) -> Any:
+        reads.append(stream_id)
+        return read_stream(store, conn, stream_id, *args)
+
+    monkeypatch.setattr(EventStore, "read_stream", counted)
+    assert_rejected(leased, allocation(1, utc(2026, 6, 30)), "period_closed", at=utc(2026, 6, 30))
+    allocate(leased, 1, utc(2026, 7, 1))
+    monkeypatch.undo()
+
+    assert f"contract-{LEASE}" in reads  # the counting works
+    assert "party-anthropic" not in reads
+
+
 def test_reopening_a_period_accepts_the_change_again(leased: Ledger) -> None:
     close_books(leased, utc(2026, 9, 1))
     assert_rejected(leased, allocation(1, utc(2026, 8, 1)), "period_closed", at=utc(2026, 8, 1))

@@ -193,6 +193,29 @@ def test_read_stream_up_to_a_version(store_ledger: Ledger) -> None:
     assert missing == []
 
 
+def test_stream_tail_gives_the_version_and_the_latest_event_of_the_types_asked(
+    store_ledger: Ledger,
+) -> None:
+    append(
+        store_ledger,
+        [opened("acct-a"), deposit("acct-a", "1"), deposit("acct-a", "2"), opened("acct-b")],
+        {"acct-a": ANY, "acct-b": ANY},
+    )
+    append(store_ledger, [deposit("acct-a", "3")], {"acct-a": ANY})
+
+    with store_ledger.read() as conn:
+        version, latest = store_ledger.store.stream_tail(conn, "acct-a", ["Deposited"])
+        opened_only = store_ledger.store.stream_tail(conn, "acct-b", ["Deposited"])
+        missing = store_ledger.store.stream_tail(conn, "acct-zzz", ["Deposited"])
+
+    assert version == 4
+    assert latest is not None
+    assert (latest.stream_version, latest.position) == (4, 5)
+    assert latest.decode(store_ledger.registry) == Deposited(amount=Decimal(3))
+    assert opened_only == (1, None)
+    assert missing == (0, None)
+
+
 def test_read_all_pages_through_everything_in_position_order(store_ledger: Ledger) -> None:
     append(
         store_ledger, [opened(f"acct-{n}") for n in range(7)], {f"acct-{n}": ANY for n in range(7)}
