@@ -117,6 +117,7 @@ class _Dialect:
     differ in placeholders, the head read (and its lock), the select list, how versions of
     many streams are read and what a timestamp arrives as."""
 
+    ENVELOPE: str  # the select list of an envelope
     PAGE: str
     STREAM: str
     P: str  # the driver's placeholder
@@ -163,12 +164,30 @@ class _Dialect:
         return cls.records(conn, cls.STREAM, (stream_id, up_to))
 
     @classmethod
-    def records(cls, conn: Connection, sql: str, params: tuple[object, ...]) -> list[RecordedEvent]:
+    def stream_tail(
+        cls, conn: Connection, stream_id: str, types: Sequence[str]
+    ) -> tuple[int, RecordedEvent | None]:
+        p = cls.P
+        sql = (
+            f"SELECT (SELECT coalesce(max(stream_version), 0) FROM ledger_events"
+            f" WHERE stream_id = {p}), {cls.ENVELOPE}"
+            " FROM (SELECT 1) AS one LEFT JOIN ledger_events ON ledger_events.position ="
+            f" (SELECT position FROM ledger_events WHERE stream_id = {p}"
+            f" AND type IN ({', '.join(p for _ in types)})"
+            " ORDER BY stream_version DESC LIMIT 1)"
+        )
+        row = _driver(conn).execute(sql, (stream_id, stream_id, *types)).fetchone()
+        return int(row[0]), None if row[1] is None else cls.record(row[1:])
+
+    @classmethod
+    def record(cls, r: Sequence[Any]) -> RecordedEvent:
         ts = cls.timestamp
-        return [
-            RecordedEvent(*r[:8], ts(r[8]), ts(r[9]), r[10], r[11])  # type: ignore[call-arg]
-            for r in _driver(conn).execute(sql, params).fetchall()
-        ]
+        return RecordedEvent(*r[:8], ts(r[8]), ts(r[9]), r[10], r[11])  # type: ignore[call-arg]
+
+    @classmethod
+    def records(cls, conn: Connection, sql: str, params: tuple[object, ...]) -> list[RecordedEvent]:
+        record = cls.record
+        return [record(r) for r in _driver(conn).execute(sql, params).fetchall()]
 
 
 def _reads_sql(envelope: str, p: str) -> tuple[str, str]:
@@ -184,8 +203,8 @@ def _reads_sql(envelope: str, p: str) -> tuple[str, str]:
 class _SQLite(_Dialect):
     """SQLite: the write lock is already held (BEGIN IMMEDIATE), so every read is fresh."""
 
-    PAGE, STREAM = _reads_sql(_ENVELOPE_SQL, "?")
-    P = "?"
+    ENVELOPE, P = _ENVELOPE_SQL, "?"
+    PAGE, STREAM = _reads_sql(ENVELOPE, P)
     HEAD = "SELECT position, hash, recorded_at{versions} FROM ledger_head WHERE id = 1"
 
     @staticmethod
@@ -234,8 +253,8 @@ class _Postgres(_Dialect):
 
     integrity_errors: tuple[type[Exception], ...] = (IntegrityError, psycopg.IntegrityError)
     # The event id as text, as the envelope holds it (psycopg would return a UUID object).
-    PAGE, STREAM = _reads_sql(_ENVELOPE_SQL.replace("event_id", "event_id::text"), "%s")
-    P = "%s"
+    ENVELOPE, P = _ENVELOPE_SQL.replace("event_id", "event_id::text"), "%s"
+    PAGE, STREAM = _reads_sql(ENVELOPE, P)
     HEAD = (
         "SELECT h.position, h.hash, h.recorded_at{versions} FROM ledger_head h"
         " WHERE h.id = 1 FOR UPDATE OF h"
@@ -507,24 +526,7 @@ class EventStore:
     ) -> tuple[int, RecordedEvent | None]:
         """The stream's version (0: no such stream) and its latest event of one of `types`,
         in one statement, without reading the rest of the stream."""
-        latest = (
-            select(events.c.position)
-            .where(events.c.stream_id == stream_id, events.c.type.in_(list(types)))
-            .order_by(events.c.stream_version.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        version = (
-            select(func.coalesce(func.max(events.c.stream_version), 0))
-            .where(events.c.stream_id == stream_id)
-            .subquery()
-        )
-        row = conn.execute(
-            select(version, *ENVELOPE_COLUMNS).select_from(
-                version.outerjoin(events, events.c.position == latest)
-            )
-        ).one()
-        return int(row[0]), None if row[1] is None else record_from_row(row[1:])
+        return _sql(conn).stream_tail(conn, stream_id, types)
 
     @staticmethod
     def position_at(conn: Connection, moment: datetime) -> int:
