@@ -140,9 +140,19 @@ class _Dialect:
         row = _driver(conn).execute(cls.HEAD.format(versions=versions), streams).fetchone()
         return row[0], row[1], _as_utc(row[2]), dict(zip(streams, row[3:], strict=True))
 
+    VERSIONS: str  # per stream of a list passed as one parameter: (stream, its version)
+
     @staticmethod
-    def fresh_versions(conn: Connection, streams: list[str]) -> dict[str, int]:
+    def stream_list(streams: list[str]) -> object:
+        """The list of stream ids as the one parameter of VERSIONS."""
         raise NotImplementedError
+
+    @classmethod
+    def fresh_versions(cls, conn: Connection, streams: list[str]) -> dict[str, int]:
+        if not streams:
+            return {}
+        rows = _driver(conn).execute(cls.VERSIONS, (cls.stream_list(streams),)).fetchall()
+        return {stream_id: version for stream_id, version in rows}
 
     @staticmethod
     def timestamp(value: Any) -> datetime:
@@ -212,21 +222,14 @@ class _SQLite(_Dialect):
         return datetime.fromisoformat(value)  # stored as RFC 3339 text (ledger.tables)
 
     integrity_errors: tuple[type[Exception], ...] = (IntegrityError, sqlite3.IntegrityError)
+    VERSIONS = (
+        "SELECT s.value, (SELECT coalesce(max(stream_version), 0) FROM ledger_events e"
+        " WHERE e.stream_id = s.value) FROM json_each(?) AS s"
+    )
 
     @staticmethod
-    def fresh_versions(conn: Connection, streams: list[str]) -> dict[str, int]:
-        if not streams:
-            return {}
-        rows = (
-            _driver(conn)
-            .execute(
-                "SELECT s.value, (SELECT coalesce(max(stream_version), 0) FROM ledger_events e"
-                " WHERE e.stream_id = s.value) FROM json_each(?) AS s",
-                (orjson.dumps(streams).decode(),),
-            )
-            .fetchall()
-        )
-        return {stream_id: version for stream_id, version in rows}
+    def stream_list(streams: list[str]) -> object:
+        return orjson.dumps(streams).decode()  # a JSON array, for json_each
 
     @staticmethod
     def insert(
@@ -265,20 +268,14 @@ class _Postgres(_Dialect):
         # The session runs in UTC (ledger.database): only the tzinfo object is normalised.
         return cast(datetime, value).astimezone(UTC)
 
+    VERSIONS = (
+        "SELECT s.id, (SELECT coalesce(max(stream_version), 0) FROM ledger_events e"
+        " WHERE e.stream_id = s.id) FROM unnest(%s::text[]) AS s(id)"
+    )
+
     @staticmethod
-    def fresh_versions(conn: Connection, streams: list[str]) -> dict[str, int]:
-        if not streams:
-            return {}
-        rows = (
-            _driver(conn)
-            .execute(
-                "SELECT s.id, (SELECT coalesce(max(stream_version), 0) FROM ledger_events e"
-                " WHERE e.stream_id = s.id) FROM unnest(%s::text[]) AS s(id)",
-                (streams,),
-            )
-            .fetchall()
-        )
-        return {stream_id: version for stream_id, version in rows}
+    def stream_list(streams: list[str]) -> object:
+        return streams  # psycopg sends a list as an array
 
     @staticmethod
     def insert(

@@ -253,6 +253,19 @@ def close_books(ledger: Ledger, through: datetime) -> None:
 E = TypeVar("E", bound=LedgerError)
 
 
+def count_stream_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The id of every stream read from now on (until `monkeypatch.undo()`), in order."""
+    reads: list[str] = []
+    read_stream = EventStore.read_stream
+
+    def counted(store: EventStore, conn: Any, stream_id: str, *args: Any) -> Any:
+        reads.append(stream_id)
+        return read_stream(store, conn, stream_id, *args)
+
+    monkeypatch.setattr(EventStore, "read_stream", counted)
+    return reads
+
+
 def assert_nothing_written(ledger: Ledger, before: Head) -> None:
     assert ledger.head() == before
     assert ledger.verify().ok
@@ -1262,14 +1275,7 @@ def test_a_contract_command_reads_the_tenants_books_not_its_whole_stream(
     for n in range(5):  # a limit history the contract command has no need to fold
         run(leased, limit_change("set", utc(2026, 5, 6 + n), value=100 + n))
     close_books(leased, utc(2026, 7, 1))
-    reads: list[str] = []
-    read_stream = EventStore.read_stream
-
-    def counted(store: EventStore, conn: Any, stream_id: str, *args: Any) -> Any:
-        reads.append(stream_id)
-        return read_stream(store, conn, stream_id, *args)
-
-    monkeypatch.setattr(EventStore, "read_stream", counted)
+    reads = count_stream_reads(monkeypatch)
     assert_rejected(leased, allocation(1, utc(2026, 6, 30)), "period_closed", at=utc(2026, 6, 30))
     allocate(leased, 1, utc(2026, 7, 1))
     monkeypatch.undo()
@@ -1697,14 +1703,7 @@ def test_a_command_reads_its_contract_stream_once_and_projects_the_resize(
     leased: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     training = allocate(leased, 100_000, LEASE_START, workload="training")
-    reads: list[str] = []
-    read_stream = EventStore.read_stream
-
-    def counted(store: EventStore, conn: Any, stream_id: str, *args: Any) -> Any:
-        reads.append(stream_id)
-        return read_stream(store, conn, stream_id, *args)
-
-    monkeypatch.setattr(EventStore, "read_stream", counted)
+    reads = count_stream_reads(monkeypatch)
     run(leased, resize(training, 60_000, utc(2027, 1, 1)))
     monkeypatch.undo()
 
