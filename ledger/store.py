@@ -301,17 +301,27 @@ class _Postgres(_Dialect):
         )
 
 
-# The variant nibble of an RFC 4122 UUID is 10xx: each hex digit mapped to its variant form.
+# The variant nibble of an RFC 9562 UUID is 10xx: each hex digit mapped to its variant form.
 _VARIANT = {f"{d:x}": f"{(d & 0x3) | 0x8:x}" for d in range(16)}
+_PER_MILLISECOND = 0x1000  # the 12-bit counter of a version 7 UUID
 
 
-def _random_event_ids(count: int) -> Iterator[str]:
-    """Random (version 4) UUIDs in canonical text form, from one read of the OS's random
-    source and without building UUID objects."""
-    digits = os.urandom(16 * count).hex()
-    for i in range(0, 32 * count, 32):
-        h = digits[i : i + 32]
-        yield f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+def _time_ordered_event_ids(count: int, moment: datetime) -> Iterator[str]:
+    """Version 7 UUIDs (RFC 9562) in canonical text form: the recording millisecond, a
+    12-bit counter within this append (the millisecond moves on when it runs out), then 62
+    random bits from one read of the OS's random source.
+
+    Ids that follow commit order are inserted at the right edge of the event-id index.
+    Random (version 4) ids landed all over it, and past a few tens of thousands of events
+    that halved the insert rate of a bulk append on SQLite (measured: bench/append.py).
+    """
+    first_ms = int(moment.timestamp() * 1000)
+    digits = os.urandom(8 * count).hex()
+    for i in range(count):
+        ms, counter = divmod(i, _PER_MILLISECOND)
+        stamp = f"{first_ms + ms:012x}"
+        r = digits[16 * i : 16 * i + 16]
+        yield f"{stamp[:8]}-{stamp[8:]}-7{counter:03x}-{_VARIANT[r[0]]}{r[1:4]}-{r[4:]}"
 
 
 def _sql(conn: Connection) -> type[_SQLite] | type[_Postgres]:
@@ -388,11 +398,13 @@ class EventStore:
 
         rows: list[tuple[object, ...]] = []
         recorded: list[RecordedEvent] = []
-        random_ids = _random_event_ids(sum(1 for e in new_events if e.event_id is None))
+        generated_ids = _time_ordered_event_ids(
+            sum(1 for e in new_events if e.event_id is None), recorded_at
+        )
         for new, payload, metadata, effective_text in encoded:
             position += 1
             version = versions[new.stream_id] = versions[new.stream_id] + 1
-            event_id = str(new.event_id) if new.event_id else next(random_ids)
+            event_id = str(new.event_id) if new.event_id else next(generated_ids)
             event_type, schema_version = new.event.event_type, new.event.schema_version
             digest = chain_hash(
                 prev_hash,

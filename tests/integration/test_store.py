@@ -268,3 +268,29 @@ def test_one_append_may_touch_thousands_of_streams(store_ledger: Ledger) -> None
     with pytest.raises(ConcurrencyError):
         append(store_ledger, [deposit(s) for s in streams], dict.fromkeys(streams, 1))
     assert store_ledger.head().position == 4_000
+
+
+def test_generated_event_ids_are_time_ordered_uuids(store_ledger: Ledger) -> None:
+    """Version 7 UUIDs (RFC 9562) stamped with the recording millisecond, increasing with
+    position, so that the event-id index grows at its right edge."""
+    ticks = iter([T0, T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)])
+    ledger = Ledger(store_ledger.engine, store_ledger.registry, clock=lambda: next(ticks))
+    given = uuid.uuid4()
+    first = append(
+        ledger, [opened("acct-a")] + [deposit("acct-a") for _ in range(5000)], {"acct-a": ANY}
+    )
+    second = append(ledger, [deposit("acct-b")], {"acct-b": ANY})
+    third = append(
+        ledger, [NewEvent("acct-c", AccountOpened(owner="x"), T0, event_id=given)], {"acct-c": ANY}
+    )
+
+    ids = [uuid.UUID(e.event_id) for e in first + second]
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    stamp_ms = int(T0.timestamp() * 1000)
+    # 12 bits count events within a millisecond; the 4,097th moves to the next one.
+    assert [i.int >> 80 for i in ids[:2]] == [stamp_ms, stamp_ms]
+    assert ids[4096].int >> 80 == stamp_ms + 1
+    assert [str(i) for i in ids] == [e.event_id for e in first + second]
+    assert third[0].event_id == str(given)  # a caller's own id is kept as given
