@@ -859,16 +859,16 @@ def contracts(
     )
     for column, value in filters.items():
         query = query.where(c.c[column] == value)
-    if after is not None:
-        query = query.where(c.c.contract_id > after)
     query = query.order_by(c.c.contract_id)
-    if status is None and limit is not None:
-        query = query.limit(limit)
-    views: list[ContractView] = []
     # Status is judged at as_of by the domain's rules, so a status filter reads on until the
-    # page is full, in batches rather than all at once.
-    result = conn.execution_options(yield_per=BATCH).execute(query)
-    while batch := result.fetchmany(BATCH):
+    # page is full: in batches after the last id read, which needs no server-side cursor
+    # (and so no transaction block: see `Ledger.read`).
+    batch_size = BATCH if status is not None or limit is None else min(limit, BATCH)
+    views: list[ContractView] = []
+    last = after
+    while True:
+        batch_query = query if last is None else query.where(c.c.contract_id > last)
+        batch = conn.execute(batch_query.limit(batch_size)).all()
         allocations = _allocations_at(
             conn, snap.tables, [row.contract_id for row in batch], known.position
         )
@@ -878,9 +878,10 @@ def contracts(
             if status is None or view.status == status:
                 views.append(view)
                 if limit is not None and len(views) >= limit:
-                    result.close()
                     return views
-    return views
+        if len(batch) < batch_size:
+            return views
+        last = batch[-1].contract_id
 
 
 def facility(

@@ -21,7 +21,9 @@ ERRORS: dict[int, type[ProblemOut]] = {status: ProblemOut for status in ERROR_ST
 
 @contextmanager
 def reading() -> Iterator[Connection]:
-    with get_ledger().read() as conn:
+    """A connection for the API's reads: each pins what it reads to the position of its
+    first statement, so it needs no transaction block (`Ledger.read`)."""
+    with get_ledger().read(transaction=False) as conn:
         yield conn
 
 

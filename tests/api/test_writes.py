@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+from ledger import queries
 from ledger.demo import LEASE, ORBITAL
 from ledger.unit_of_work import Ledger
 from tests.api.conftest import ApiClient, problem
@@ -541,7 +542,12 @@ def test_an_unexpected_failure_is_a_500_problem_without_details(
     assert "secret" not in found["detail"]
 
 
-def test_lists_page_with_cursors_seeing_each_item_once(demo: Ledger, admin: ApiClient) -> None:
+# Batches of 2: a status filter reads on across batches of the contracts table.
+@pytest.mark.parametrize("batch", [queries.BATCH, 2])
+def test_lists_page_with_cursors_seeing_each_item_once(
+    demo: Ledger, admin: ApiClient, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    monkeypatch.setattr(queries, "BATCH", batch)
     for n in range(5):
         body = {"id": f"tenant-{n}", "name": f"Tenant {n}", "roles": ["tenant"]}
         assert admin.post("/parties", body).status_code == 201

@@ -166,3 +166,39 @@ def test_a_writer_blocked_past_its_lock_timeout_gets_ledger_busy(store_ledger: L
     finally:
         impatient.engine.dispose()
     assert store_ledger.head().position == 1
+
+
+def test_a_read_without_transaction_block_leaves_its_pooled_connection_transactional(
+    store_ledger: Ledger,
+) -> None:
+    # One pooled connection, so that each block below is handed the same one.
+    engine = make_engine(store_ledger.engine.url, DatabaseSettings(pool_size=1))
+    store_ledger = Ledger(engine, store_ledger.registry)
+    opened = NewEvent("acct-a", AccountOpened(owner="x"), T0)
+    with store_ledger.write() as uow:
+        uow.append([opened], {"acct-a": NO_STREAM})
+    postgres = engine.dialect.name == "postgresql"
+
+    with store_ledger.read(transaction=False) as conn:
+        assert store_ledger.store.head(conn).position == 1
+        driver = conn.connection.driver_connection
+        # PostgreSQL: the statement ran on its own (no BEGIN, no ROLLBACK: one round trip);
+        # SQLite keeps its snapshot transaction, which costs no round trip.
+        if postgres:
+            assert driver.info.transaction_status == driver.info.transaction_status.IDLE
+        else:
+            assert driver.in_transaction
+
+    # The same pooled connection, handed to a writer, is transactional again: a failed
+    # command leaves nothing behind.
+    with pytest.raises(RuntimeError), store_ledger.write() as uow:
+        assert uow.conn.connection.driver_connection is driver
+        uow.append([NewEvent("acct-b", AccountOpened(owner="y"), T0)], {"acct-b": NO_STREAM})
+        raise RuntimeError("the command failed after appending")
+    assert store_ledger.head().position == 1
+    with store_ledger.read() as conn:
+        store_ledger.store.head(conn)
+        assert conn.connection.driver_connection is driver
+        if postgres:
+            assert driver.info.transaction_status == driver.info.transaction_status.INTRANS
+    engine.dispose()
