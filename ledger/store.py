@@ -265,8 +265,17 @@ class _Postgres(_Dialect):
 
     @staticmethod
     def timestamp(value: Any) -> datetime:
-        # The session runs in UTC (ledger.database): only the tzinfo object is normalised.
-        return cast(datetime, value).astimezone(UTC)
+        # The session runs in UTC (ledger.database), where psycopg hands back `timezone.utc`
+        # datetimes (tested): the envelope's own form, so nothing is converted.
+        return cast(datetime, value)
+
+    @classmethod
+    def record(cls, r: Sequence[Any]) -> RecordedEvent:
+        return RecordedEvent._make(r)
+
+    @classmethod
+    def records(cls, conn: Connection, sql: str, params: tuple[object, ...]) -> list[RecordedEvent]:
+        return list(map(RecordedEvent._make, _driver(conn).execute(sql, params).fetchall()))
 
     VERSIONS = (
         "SELECT s.id, (SELECT coalesce(max(stream_version), 0) FROM ledger_events e"

@@ -68,7 +68,11 @@ def test_stored_rows_read_back_identical_to_what_append_returned(store_ledger: L
 
     assert read == written
     assert read[1].decode(store_ledger.registry) == Deposited(amount=Decimal("12.5"))
-    assert read[1].effective_at.tzinfo is not None
+    # UTC as the envelope's own `timezone.utc`, on both databases (PostgreSQL: no conversion
+    # on read, since the session runs in UTC).
+    for record in read:
+        assert record.effective_at.tzinfo is UTC
+        assert record.recorded_at.tzinfo is UTC
 
 
 @pytest.mark.parametrize("expected", [1, 3, NO_STREAM])
