@@ -865,6 +865,8 @@ def contracts(
     # (and so no transaction block: see `Ledger.read`).
     batch_size = BATCH if status is not None or limit is None else min(limit, BATCH)
     views: list[ContractView] = []
+    if limit is not None and limit <= 0:
+        return views
     last = after
     while True:
         batch_query = query if last is None else query.where(c.c.contract_id > last)

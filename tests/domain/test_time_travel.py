@@ -249,3 +249,19 @@ def test_unknown_tenant_is_not_found(demo: Ledger) -> None:
 
     with demo.read() as conn, pytest.raises(NotFound):
         queries.entitlements(conn, "nobody", at("2026-07-01"))
+
+
+@pytest.mark.parametrize("batch", [queries.BATCH, 1])
+def test_contract_lists_read_on_in_batches_until_the_page_is_full(
+    demo: Ledger, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    monkeypatch.setattr(queries, "BATCH", batch)
+    as_of = datetime(2026, 7, 1, tzinfo=UTC)
+    with demo.read(transaction=False) as conn:
+        every = [v.id for v in queries.contracts(conn, as_of)]
+        assert every == sorted([LEASE, ORBITAL])
+        assert [v.id for v in queries.contracts(conn, as_of, status="active")] == [LEASE]
+        assert [v.id for v in queries.contracts(conn, as_of, status="draft")] == [ORBITAL]
+        assert [v.id for v in queries.contracts(conn, as_of, limit=1)] == every[:1]
+        assert [v.id for v in queries.contracts(conn, as_of, after=every[0])] == every[1:]
+        assert queries.contracts(conn, as_of, limit=0) == []
