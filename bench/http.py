@@ -4,7 +4,9 @@ What is measured, in a fresh throwaway database (or `--keep FILE`, a SQLite file
 reused between runs, since building the ledger is the slow part):
 
   1. the ledger of bench/projections.py: `--events` events of a seeded history, appended
-     without projections, then `rebuild()` (the projected tables a real service has);
+     without projections, then `rebuild()` (the projected tables a real service has), then
+     settled (`common.settle`: VACUUM (ANALYZE) and CHECKPOINT on PostgreSQL, so that
+     autovacuum does not wake up on the new rows during the measurement);
   2. gunicorn serving the service (`--workers` sync workers, PERFORMANCE.md's advice) on
      127.0.0.1, with one extra route, the baseline: a bare django-ninja endpoint doing
      one indexed SELECT on the same engine (bench/http_urls.py);
@@ -55,6 +57,7 @@ from common import (
     console,
     create_ledger_schema,
     database_url_argument,
+    settle,
     throwaway_database,
 )
 from history import LARGE
@@ -120,6 +123,9 @@ def build(url: str, events: int, seed: int) -> tuple[datetime, int]:
         started = time.perf_counter()
         rebuild(build_ledger(engine))
         console.print(f"rebuilt the projections in {time.perf_counter() - started:.0f} s")
+        started = time.perf_counter()
+        settle(engine)
+        console.print(f"settled the database in {time.perf_counter() - started:.0f} s")
         past = next(
             v for v in variants(loaded.generator, utcnow()) if v.tenant == LARGE and v.known_at
         )

@@ -15,8 +15,9 @@ What is measured, in a fresh throwaway database:
               every column, streamed in pages of 5,000 (`yield_per`: a server-side cursor
               on PostgreSQL), rows only counted. Timed once before and once after the
               rebuild; the ratio uses their mean. Target: rebuild / raw >= 0.40. On SQLite
-              the write-ahead log's peak size during the rebuild is reported, and the log
-              is checkpointed (TRUNCATE) after it, before the second raw read.
+              the write-ahead log's peak size during the rebuild is reported. The database
+              is settled after the rebuild, before the second raw read (`common.settle`:
+              a WAL checkpoint on SQLite; VACUUM (ANALYZE) and CHECKPOINT on PostgreSQL).
   4. queries  `entitlements()` for tenant-small and tenant-large, `--iterations` times each
               after `--warmup` calls, each call in its own `ledger.read()` (a connection
               checkout, as a request does): as_of = now, known_at = head; and as_of = past,
@@ -58,6 +59,7 @@ from common import (
     create_ledger_schema,
     database_url_argument,
     make_progress,
+    settle,
     throwaway_database,
 )
 from history import LARGE, MAX_STREAMS, SMALL, Generator, by_streams
@@ -208,15 +210,6 @@ def timed_rebuild(ledger: Ledger, total: int, label: str, wal: WalWatch) -> floa
     if report.events != total:
         raise SystemExit(f"rebuild replayed {report.events} events, expected {total}")
     return seconds
-
-
-def checkpoint(engine: Engine) -> None:
-    """SQLite: fold the rebuild's write-ahead log into the database file and truncate it,
-    so the queries do not read through a log of many gigabytes (as a server's later
-    checkpoints would)."""
-    if engine.dialect.name == "sqlite":
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 # -- 4. queries ------------------------------------------------------------------------------
@@ -393,9 +386,9 @@ def main() -> None:
             if wal.path is not None:
                 console.print(
                     f"SQLite write-ahead log peaked at {wal.peak / 2**30:,.1f} GiB "
-                    "during the rebuild; checkpointed (TRUNCATE) before reading on"
+                    "during the rebuild; checkpointed before reading on"
                 )
-            checkpoint(engine)
+            settle(engine)
             raw_after = raw_read(engine)
             if args.check:
                 report = check(projected)
