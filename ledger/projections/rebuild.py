@@ -197,22 +197,22 @@ def _rebuild(ledger: Ledger, on_progress: Progress | None) -> RebuildReport:
         ledger.registry, writer.add_timeline, writer.add_contracts, writer.add_allocations
     )
     caught_up_to = ledger.head().position
-    # A page per read transaction, not one long one: on SQLite a reader open for the whole
-    # replay keeps every checkpoint from completing, and the WAL grew to 19 GiB at 1M
-    # events. Events never change, so pages read apart are still one consistent history.
+    # A range of positions per read transaction, not one long one: on SQLite a reader open
+    # for the whole replay keeps every checkpoint from completing, and the WAL grew to 19 GiB
+    # at 1M events. Events never change, so ranges read apart are still one consistent
+    # history. (Ranges, not "the next PAGE events": see `EventStore.read_all`.)
     after = 0
     while after < caught_up_to:
+        through = min(after + PAGE, caught_up_to)
         with ledger.read() as conn:
-            page = ledger.store.read_page(conn, after, PAGE, up_to=caught_up_to)
+            page = ledger.store.read_range(conn, after, through)
         for record in page:
             replay.feed((record,))
             if writer.pending() >= FLUSH_ROWS:
                 writer.flush()
             if on_progress is not None and record.position % 1_000 == 0:
                 on_progress(record.position)
-        if not page:
-            break
-        after = page[-1].position
+        after = through
     writer.flush()
 
     with ledger.write() as uow:

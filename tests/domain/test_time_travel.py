@@ -185,23 +185,23 @@ def shrink_training(ledger: Ledger) -> None:
     )
 
 
-def test_a_rebuild_reads_in_pages_and_catches_up_with_writes_made_meanwhile(
+def test_a_rebuild_reads_in_ranges_and_catches_up_with_writes_made_meanwhile(
     demo: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ledger.projections import rebuild as rebuilding
 
     monkeypatch.setattr(rebuilding, "PAGE", 3)
-    read_page = demo.store.read_page
+    read_range = demo.store.read_range
     pages: list[int] = []
 
     def read_and_write_meanwhile(*args: object, **kwargs: object) -> list[object]:
-        page = read_page(*args, **kwargs)  # type: ignore[arg-type]
+        page = read_range(*args, **kwargs)  # type: ignore[arg-type]
         pages.append(len(page))
         if len(pages) == 2:  # a writer lands while the replay is under way
             shrink_training(demo)
         return page  # type: ignore[return-value]
 
-    monkeypatch.setattr(demo.store, "read_page", read_and_write_meanwhile)
+    monkeypatch.setattr(demo.store, "read_range", read_and_write_meanwhile)
     head = demo.head().position
     report = rebuild(demo)
     assert pages[:3] == [3, 3, 3]

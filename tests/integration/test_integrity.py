@@ -110,6 +110,14 @@ def insert_after_head(conn: Connection) -> None:
     conn.execute(insert(events), [forged._asdict()])
 
 
+def insert_far_past_head(conn: Connection) -> None:
+    # Past a gap wider than a reader's batch: a reader that stopped at an empty batch
+    # would never see it.
+    [last] = EventStore(registry).read_page(conn, after=4, limit=1)
+    forged = last._replace(position=5_006, stream_version=6, event_id=str(uuid.uuid4()))
+    conn.execute(insert(events), [forged._asdict()])
+
+
 def swap_rows(conn: Connection) -> None:
     # Move rows 2 and 4 into each other's positions (a reordering of history).
     conn.exec_driver_sql("UPDATE ledger_events SET position = 100 WHERE position = 2")
@@ -130,6 +138,7 @@ def rewrite_head(conn: Connection) -> None:
         (delete_middle, 3),
         (delete_last, 5),
         (insert_after_head, 6),
+        (insert_far_past_head, 6),
         (swap_rows, 2),
         (rewrite_head, 5),
     ],

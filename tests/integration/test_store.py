@@ -233,6 +233,32 @@ def test_read_all_pages_through_everything_in_position_order(store_ledger: Ledge
     assert positions == [3, 4, 5, 6, 7]
 
 
+def test_read_all_reads_ranges_of_positions_and_stops_at_the_last_event(
+    store_ledger: Ledger,
+) -> None:
+    append(
+        store_ledger, [opened(f"acct-{n}") for n in range(7)], {f"acct-{n}": ANY for n in range(7)}
+    )
+    ranges: list[tuple[int, int]] = []
+    read_range = type(store_ledger.store).read_range
+
+    def recording(conn: object, after: int, through: int) -> list[object]:
+        ranges.append((after, through))
+        return read_range(conn, after, through)  # type: ignore[arg-type]
+
+    with store_ledger.read() as conn:
+        store = store_ledger.store
+        assert [e.position for e in store.read_range(conn, 2, 5)] == [3, 4, 5]
+        store.read_range = recording  # type: ignore[method-assign]
+        # An upper bound far past the last event costs no more statements than the events.
+        far = [e.position for e in store.read_all(conn, after=1, batch_size=3, up_to=10**15)]
+        everything = [e.position for e in store.read_all(conn, batch_size=3)]
+
+    assert far == [2, 3, 4, 5, 6, 7]
+    assert everything == [1, 2, 3, 4, 5, 6, 7]
+    assert ranges == [(1, 4), (4, 7), (0, 3), (3, 6), (6, 7)]
+
+
 def test_read_all_filters_by_stream_prefix_type_and_upper_bound(store_ledger: Ledger) -> None:
     append(store_ledger, [opened("acct-a"), deposit("acct-a")], {"acct-a": ANY})
     append(store_ledger, [opened("acct_b"), deposit("acct_b")], {"acct_b": ANY})
