@@ -19,8 +19,9 @@ What is measured, in a fresh throwaway database:
               is settled after the rebuild, before the second raw read (`common.settle`:
               a WAL checkpoint on SQLite; VACUUM (ANALYZE) and CHECKPOINT on PostgreSQL).
   4. queries  `entitlements()` for tenant-small and tenant-large, `--iterations` times each
-              after `--warmup` calls, each call in its own `ledger.read()` (a connection
-              checkout, as a request does): as_of = now, known_at = head; and as_of = past,
+              after `--warmup` calls, each call in its own `ledger.read(transaction=False)`
+              (a connection checkout and the read mode of an API request): as_of = now,
+              known_at = head; and as_of = past,
               known_at = old, where old is the position a third into that tenant's history
               and past the business date it had reached then. Median and p99 latency, and
               large/small per variant (target <= 1.5: history length should not matter).
@@ -256,7 +257,7 @@ def variants(generator: Generator, now: datetime) -> list[Variant]:
 
 
 def query(ledger: Ledger, variant: Variant) -> object:
-    with ledger.read() as conn:
+    with ledger.read(transaction=False) as conn:  # as the API reads (contracts.api.common)
         return entitlements(conn, variant.tenant, variant.as_of, variant.known_at)
 
 
