@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict
@@ -48,6 +48,25 @@ KnownAt = int | datetime | None
 
 class View(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+V = TypeVar("V", bound=View)
+_set_slot = object.__setattr__
+
+
+def trusted(cls: type[V], **fields: Any) -> V:
+    """`cls.model_construct(**fields)` for a view built from the projection's own rows,
+    given every field: what `model_construct` sets (the fields, the set of fields given, no
+    extra, no private), without its walk over each field's aliases and defaults. That walk
+    was the largest single cost of an entitlements answer: 37 views for a tenant with 25
+    shares. The views have no aliases, defaults or post-init for it to honour, and tests
+    hold the two to the same result for every view built here."""
+    view = cls.__new__(cls)
+    _set_slot(view, "__dict__", fields)
+    _set_slot(view, "__pydantic_fields_set__", set(fields))
+    _set_slot(view, "__pydantic_extra__", None)
+    _set_slot(view, "__pydantic_private__", None)
+    return view
 
 
 class Knowledge(View):
@@ -400,7 +419,8 @@ def _limit_view(key: str, value: str) -> LimitView:
     # validated again.
     plan, limit = key.split("/", 1)
     data = orjson.loads(value)
-    return LimitView.model_construct(
+    return trusted(
+        LimitView,
         plan=plan,
         limit=limit,
         value=None if data["value"] is None else Decimal(data["value"]),
@@ -416,19 +436,20 @@ def _capacity_view(resource: str, unit: str | None, value: str) -> CapacityEntit
     vec = _vec(value)
     contracted, allocated = _sum(vec, "c:"), _sum(vec, "w:")
     shares = sorted(vec.items())
-    return CapacityEntitlement.model_construct(
+    return trusted(
+        CapacityEntitlement,
         resource=resource,
         unit=unit,
         contracted=contracted,
         allocated=allocated,
         unallocated=contracted - allocated,
         contracts=[
-            ContractShare.model_construct(contract_id=k[2:], quantity=q)
+            trusted(ContractShare, contract_id=k[2:], quantity=q)
             for k, q in shares
             if k.startswith("c:")
         ],
         workloads=[
-            WorkloadShare.model_construct(workload=k[2:], quantity=q)
+            trusted(WorkloadShare, workload=k[2:], quantity=q)
             for k, q in shares
             if k.startswith("w:")
         ],
@@ -552,7 +573,8 @@ def entitlements(
         answer = _entitlements(conn, snap.tables, tenant, as_of, known)
         if cache is not None:
             cache.put((tenant, snap.tables.name, known.position), answer)
-    return Entitlements.model_construct(
+    return trusted(
+        Entitlements,
         tenant=tenant,
         as_of=as_of,
         known_at=answer.known,
@@ -591,11 +613,12 @@ def _entitlements(
         ends += [t for t in (row.term_start, row.term_end, row.terminated_at) if t and t > as_of]
         if status not in ("draft", "voided"):
             briefs.append(
-                ContractBrief.model_construct(
+                trusted(
+                    ContractBrief,
                     contract_id=row.contract_id,
                     status=status,
                     facility=row.facility,
-                    term=TermView.model_construct(start=row.term_start, end=row.term_end),
+                    term=trusted(TermView, start=row.term_start, end=row.term_end),
                 )
             )
     return _Answer(as_of, min(ends), known, capacity, limit_views, briefs)
