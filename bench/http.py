@@ -1,7 +1,8 @@
 """HTTP throughput and latency of GET entitlements, against a bare endpoint, same run.
 
-What is measured, in a fresh throwaway database (or `--keep FILE`, a SQLite file kept and
-reused between runs, since building the ledger is the slow part):
+What is measured, in a fresh throwaway database (or one kept and reused between runs, since
+building the ledger is the slow part: `--keep FILE`, a SQLite file, or `--keep-database
+NAME`, a database on the PostgreSQL server of `--database-url`):
 
   1. the ledger of bench/projections.py: `--events` events of a seeded history, appended
      without projections, then `rebuild()` (the projected tables a real service has), then
@@ -18,6 +19,7 @@ Targets: entitlements at >= 70% of the bare endpoint's requests/s, p99 < 20 ms a
 connections. The load generator shares the machine's 2 cores with the server.
 
 Usage: python bench/http.py [--events 1000000] [--database-url URL] [--keep FILE]
+                            [--keep-database NAME]
                             [--duration 10] [--connections 16] [--workers 2]
 Needs wrk (apt-get install wrk).
 """
@@ -63,11 +65,13 @@ from common import (
 from history import LARGE
 from projections import Args, load, variants
 from rich.table import Table
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 from ledger import apikeys
 from ledger.bootstrap import build_ledger
 from ledger.canonical import format_timestamp
-from ledger.database import make_engine
+from ledger.database import make_engine, normalise_url
 from ledger.projections.rebuild import rebuild
 from ledger.types import utcnow
 
@@ -107,6 +111,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42)
     database_url_argument(parser)
     parser.add_argument("--keep", type=Path, help="SQLite file to build once and reuse")
+    parser.add_argument(
+        "--keep-database",
+        metavar="NAME",
+        help="PostgreSQL (with --database-url): database to build once and reuse",
+    )
     parser.add_argument("--duration", type=int, default=10, help="seconds per target")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
@@ -133,6 +142,33 @@ def build(url: str, events: int, seed: int) -> tuple[datetime, int]:
         return past.as_of, past.known_at
     finally:
         engine.dispose()
+
+
+def kept(args: argparse.Namespace) -> tuple[str, Path] | None:
+    """The kept database's URL, and the file that says it was built (and what to ask it)."""
+    if args.keep is not None:
+        return f"sqlite:///{args.keep.resolve()}", args.keep.with_suffix(".past")
+    if args.keep_database is None:
+        return None
+    server = normalise_url(args.database_url or "sqlite://")
+    if server.get_backend_name() != "postgresql":
+        raise SystemExit("--keep-database needs a PostgreSQL --database-url")
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.exec_driver_sql(
+                "SELECT 1 FROM pg_database WHERE datname = %(name)s", {"name": args.keep_database}
+            ).first()
+            if exists is None:
+                quoted = admin.dialect.identifier_preparer.quote(args.keep_database)
+                conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
+    finally:
+        admin.dispose()
+    marker = Path(tempfile.gettempdir()) / f"ledger-bench-{args.keep_database}.past"
+    if exists is None:
+        marker.unlink(missing_ok=True)
+    url = server.set(database=args.keep_database).render_as_string(hide_password=False)
+    return url, marker
 
 
 def api_key(url: str) -> str:
@@ -232,14 +268,12 @@ def main() -> None:
         f"[bold]HTTP benchmark[/] on {label}: {args.events:,} events, gunicorn x{args.workers} "
         f"sync workers, wrk {args.connections} connections x {args.duration} s per target"
     )
-    keep: Path | None = args.keep
     with throwaway_database(args.database_url, f"bench_http_{os.getpid()}") as fresh:
-        url = f"sqlite:///{keep.resolve()}" if keep else fresh
-        marker = keep.with_suffix(".past") if keep else None
+        url, marker = kept(args) or (fresh, None)
         if marker is not None and marker.exists():
             when, position = marker.read_text().split()
             past, old = datetime.fromisoformat(when), int(position)
-            console.print(f"reusing {keep}")
+            console.print(f"reusing the ledger built in {make_url(url).database}")
         else:
             past, old = build(url, args.events, args.seed)
             if marker is not None:
