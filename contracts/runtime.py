@@ -19,17 +19,21 @@ from ledger.signing import Signer
 from ledger.unit_of_work import Ledger
 
 _lock = threading.Lock()
-_ledgers: dict[str, Ledger] = {}
+_ledgers: dict[tuple[object, ...], Ledger] = {}
+_ADDRESS = ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT")
 
 
 def get_ledger(alias: str = "default") -> Ledger:
-    url = sqlalchemy_url(connections[alias].settings_dict)
-    key = url.render_as_string(hide_password=False)
+    # Keyed by the settings that address the database, read afresh on every call (a test
+    # run renames NAME in place), without building and rendering a URL on every request.
+    settings_dict = connections[alias].settings_dict
+    key = tuple(str(settings_dict.get(name)) for name in _ADDRESS)
     ledger = _ledgers.get(key)
     if ledger is None:
         with _lock:
             ledger = _ledgers.get(key)
             if ledger is None:
+                url = sqlalchemy_url(settings_dict)
                 ledger = build_ledger(make_engine(url, settings.LEDGER_DATABASE))
                 _ledgers[key] = ledger
     return ledger

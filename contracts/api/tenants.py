@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 from contracts.api import writes
 from contracts.api.auth import require, require_tenant
 from contracts.api.common import ERRORS, now, reading
-from contracts.api.rendering import json_response
+from contracts.api.rendering import EntitlementsJson
 from contracts.api.schemas import (
     ChangesQuery,
     DryRunOut,
@@ -33,6 +33,7 @@ from ledger.queries import Changes, Entitlements
 router = Router(tags=["tenants"])
 # Answers by (tenant, projection set, position), each valid over a span of business time.
 _answers = queries.AnswerCache()
+_answer_json = EntitlementsJson()
 
 READ = "entitlements:read"
 
@@ -108,7 +109,7 @@ def get_entitlements(request: HttpRequest, tenant: str, at: Query[TimeTravel]) -
     _tenant(request, tenant, READ)
     with reading() as conn:
         answer = queries.entitlements(conn, tenant, at.as_of or now(), at.known_at, _answers)
-        return json_response(answer)
+    return HttpResponse(_answer_json(answer), content_type="application/json")
 
 
 @router.get("/tenants/{tenant}/entitlements/timeline", response={200: TimelineOut, **ERRORS})
