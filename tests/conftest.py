@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.db import connections
 
+from contracts.api import tenants
 from contracts.runtime import dispose_all, get_ledger
 from ledger.signing import Signer
 from ledger.unit_of_work import Ledger
@@ -72,6 +73,8 @@ def ledger(django_db_setup: None) -> Ledger:
     """The application's ledger (domain registry) on an empty test database."""
     ledger = get_ledger()
     support.reset_ledger(ledger.engine)
+    # The API's answers are keyed by position: a history rewound to genesis reuses them.
+    tenants.answers.clear()
     return ledger
 
 

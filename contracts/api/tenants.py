@@ -9,7 +9,6 @@ from sqlalchemy import Connection
 from contracts.api import writes
 from contracts.api.auth import require, require_tenant
 from contracts.api.common import ERRORS, now, reading
-from contracts.api.rendering import EntitlementsJson
 from contracts.api.schemas import (
     ChangesQuery,
     DryRunOut,
@@ -32,8 +31,8 @@ from ledger.queries import Changes, Entitlements
 
 router = Router(tags=["tenants"])
 # Answers by (tenant, projection set, position), each valid over a span of business time.
-_answers = queries.AnswerCache()
-_answer_json = EntitlementsJson()
+answers = queries.AnswerCache()
+"""Entitlement answers of this process (see `ledger.queries.AnswerCache`)."""
 
 READ = "entitlements:read"
 
@@ -108,8 +107,8 @@ def get_periods(request: HttpRequest, tenant: str) -> PeriodsOut:
 def get_entitlements(request: HttpRequest, tenant: str, at: Query[TimeTravel]) -> HttpResponse:
     _tenant(request, tenant, READ)
     with reading() as conn:
-        answer = queries.entitlements(conn, tenant, at.as_of or now(), at.known_at, _answers)
-    return HttpResponse(_answer_json(answer), content_type="application/json")
+        body = queries.entitlements_json(conn, tenant, at.as_of or now(), at.known_at, answers)
+    return HttpResponse(body, content_type="application/json")
 
 
 @router.get("/tenants/{tenant}/entitlements/timeline", response={200: TimelineOut, **ERRORS})
