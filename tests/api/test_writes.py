@@ -532,12 +532,10 @@ def test_unknown_paths_and_methods_are_problem_json(demo: Ledger, admin: ApiClie
 def test_an_unexpected_failure_is_a_500_problem_without_details(
     demo: Ledger, admin: ApiClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ledger import queries
-
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(queries, "entitlements", broken)
+    monkeypatch.setattr(queries, "entitlements_json", broken)
     found = problem(admin.get("/tenants/anthropic/entitlements"), 500)
     assert "secret" not in found["detail"]
 
