@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import psycopg
@@ -269,11 +269,8 @@ class _Postgres(_Dialect):
         " WHERE h.id = 1 FOR UPDATE OF h"
     )
 
-    @staticmethod
-    def timestamp(value: Any) -> datetime:
-        # The session runs in UTC (ledger.database), where psycopg hands back `timezone.utc`
-        # datetimes (tested): the envelope's own form, so nothing is converted.
-        return cast(datetime, value)
+    # The rows are envelopes as they are: the session runs in UTC (ledger.database), where
+    # psycopg hands back `timezone.utc` datetimes (tested), the envelope's own form.
 
     @classmethod
     def record(cls, r: Sequence[Any]) -> RecordedEvent:
