@@ -48,3 +48,29 @@ def test_debug_is_off_unless_asked_for() -> None:
     code = "from django.conf import settings; print(settings.DEBUG)"
     result = manage("shell", "-c", code, DJANGO_SETTINGS_MODULE="contracts.settings")
     assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
+
+
+def test_gunicorn_workers_freeze_what_they_loaded_with_the_urlconf() -> None:
+    # In a child process: freezing this test process's objects would outlive the test.
+    probe = (
+        "import gc, importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location('gunicorn_conf', sys.argv[1])\n"
+        "conf = importlib.util.module_from_spec(spec); spec.loader.exec_module(conf)\n"
+        "import django; django.setup()\n"
+        "conf.post_worker_init(None)\n"
+        "print(gc.get_freeze_count(), 'contracts.api.tenants' in sys.modules)\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(Path(settings.BASE_DIR) / "gunicorn.conf.py")],
+        env={**environment, "DJANGO_SETTINGS_MODULE": "contracts.settings"},
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    frozen, views_loaded = result.stdout.split()
+    assert int(frozen) > 10_000
+    assert views_loaded == "True"
