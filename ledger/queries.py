@@ -286,6 +286,17 @@ _OWNER, _AS_OF, _POSITION = (
 )
 
 
+def _known_rows_of_series(rows: Any, series: Any) -> tuple[Any, ...]:
+    """Conditions on timeline `rows`: of the correlated `series`, as known at :position."""
+    return (
+        rows.c.owner == series.c.owner,
+        rows.c.kind == series.c.kind,
+        rows.c.key == series.c.key,
+        rows.c.known_from <= _POSITION,
+        rows.c.known_to > _POSITION,
+    )
+
+
 @functools.cache
 def _in_force(tables_name: str, kinds: tuple[str, ...]) -> Any:
     """Per series of :owner: the row in force at :as_of as known at :position."""
@@ -294,14 +305,7 @@ def _in_force(tables_name: str, kinds: tuple[str, ...]) -> Any:
     inner = t.alias("candidate")
     latest = (
         select(inner.c.id)
-        .where(
-            inner.c.owner == s.c.owner,
-            inner.c.kind == s.c.kind,
-            inner.c.key == s.c.key,
-            inner.c.valid_from <= _AS_OF,
-            inner.c.known_from <= _POSITION,
-            inner.c.known_to > _POSITION,
-        )
+        .where(*_known_rows_of_series(inner, s), inner.c.valid_from <= _AS_OF)
         .order_by(inner.c.valid_from.desc())
         .limit(1)
         .correlate(s)
@@ -310,14 +314,7 @@ def _in_force(tables_name: str, kinds: tuple[str, ...]) -> Any:
     following = t.alias("following")
     next_start = (
         select(following.c.valid_from)
-        .where(
-            following.c.owner == s.c.owner,
-            following.c.kind == s.c.kind,
-            following.c.key == s.c.key,
-            following.c.valid_from > _AS_OF,
-            following.c.known_from <= _POSITION,
-            following.c.known_to > _POSITION,
-        )
+        .where(*_known_rows_of_series(following, s), following.c.valid_from > _AS_OF)
         .order_by(following.c.valid_from)
         .limit(1)
         .correlate(s)
@@ -590,8 +587,8 @@ def entitlements_json(
     each answer's own. Rendering the shared ones was the largest part of serving a cached
     answer."""
     answer = _answer(conn, tenant, as_of, known_at, cache)
-    view = _view(tenant, as_of, answer)
     if answer.shared_json is None:
+        view = _view(tenant, as_of, answer)
         answer.shared_json = view.model_dump_json(include=_SHARED).encode()
     # The fields in their declared order, as pydantic writes them: tenant, as_of, then the
     # shared ones (whose object's "{" makes way for a ",").
