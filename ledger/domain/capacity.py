@@ -9,11 +9,13 @@ names one, else the draft's.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from ledger.domain.frozen import evolved
 from ledger.timeline import Steps
 
 
@@ -33,7 +35,7 @@ class CapacitySchedule:
     amendments: tuple[DatedChange, ...] = ()
     cut_at: datetime | None = None
 
-    @property
+    @functools.cached_property
     def end(self) -> datetime:
         dated = sorted(
             (a for a in self.amendments if a.term_end is not None),
@@ -41,7 +43,7 @@ class CapacitySchedule:
         )
         return dated[-1].term_end if dated and dated[-1].term_end else self.draft_end
 
-    @property
+    @functools.cached_property
     def end_in_force(self) -> datetime:
         """Where the contract stops contributing: its end, or its termination if earlier."""
         end = self.end
@@ -56,7 +58,7 @@ class CapacitySchedule:
         return names
 
     def amended(self, change: DatedChange) -> CapacitySchedule:
-        return replace(self, amendments=(*self.amendments, change))
+        return evolved(self, amendments=(*self.amendments, change))
 
     def quantity(self, resource: str, label: str) -> Steps:
         start, end = self.start, self.end_in_force

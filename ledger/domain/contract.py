@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import functools
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
@@ -20,6 +21,7 @@ from ledger.domain.events import (
     ContractTerminated,
     ContractVoided,
 )
+from ledger.domain.frozen import evolved
 from ledger.events import Event
 from ledger.timeline import Steps
 
@@ -77,6 +79,23 @@ class Allocation:
         return max(in_force, key=lambda c: (c.effective_at, c.position)).quantity
 
     def steps(self, label: str) -> Steps:
+        memo = self.__dict__.setdefault("_steps_memo", {})
+        found: Steps | None = memo.get(label)
+        if found is None:
+            found = memo[label] = self._steps(label)
+        return found
+
+    def clipped(self, label: str, start: datetime, end: datetime) -> Steps:
+        """`steps(label).clip(start, end)`, remembered: an allocation's contribution is asked
+        for again by the next event that changes it, as the "before" of a difference."""
+        memo = self.__dict__.setdefault("_clipped_memo", {})
+        key = (label, start, end)
+        found: Steps | None = memo.get(key)
+        if found is None:
+            found = memo[key] = self.steps(label).clip(start, end)
+        return found
+
+    def _steps(self, label: str) -> Steps:
         ordered = sorted(
             (c for c in self.changes if not c.released), key=lambda c: (c.effective_at, c.position)
         )
@@ -121,6 +140,10 @@ class Contract:
         return self.lifecycle in ("signed", "terminated")
 
     def schedule(self) -> CapacitySchedule:
+        return self._schedule
+
+    @functools.cached_property
+    def _schedule(self) -> CapacitySchedule:
         return CapacitySchedule(
             start=self.term_start,
             draft_end=self.term_end,
@@ -158,8 +181,7 @@ class Contract:
         if allocation is None or not self.in_force:
             return Steps()
         schedule = self.schedule()
-        label = f"w:{allocation.workload}"
-        return allocation.steps(label).clip(schedule.start, schedule.end_in_force)
+        return allocation.clipped(f"w:{allocation.workload}", schedule.start, schedule.end_in_force)
 
     def allocation(self, allocation_id: str) -> Allocation | None:
         return next((a for a in self.allocations if a.allocation_id == allocation_id), None)
@@ -180,7 +202,7 @@ class Contract:
 
     def apply(self, event: Event, effective_at: datetime, position: int) -> Contract:
         state = self._apply(event, effective_at, position)
-        return replace(state, version=self.version + 1)
+        return evolved(state, version=self.version + 1)
 
     def _apply(self, event: Event, effective_at: datetime, position: int) -> Contract:
         match event:
@@ -189,31 +211,31 @@ class Contract:
                 changes = {
                     k: v for k, v in event.model_dump().items() if v is not None and k in plain
                 }
-                revised = replace(self, **changes)
+                revised = evolved(self, **changes)
                 if event.term is not None:
-                    revised = replace(revised, term_start=event.term.start, term_end=event.term.end)
+                    revised = evolved(revised, term_start=event.term.start, term_end=event.term.end)
                 if event.capacity is not None:
-                    revised = replace(
+                    revised = evolved(
                         revised, capacity=event.capacity, units=_units(event.capacity)
                     )
                 return revised
             case ContractVoided():
-                return replace(self, lifecycle="voided", voided_at=effective_at)
+                return evolved(self, lifecycle="voided", voided_at=effective_at)
             case ContractSigned():
-                return replace(
+                return evolved(
                     self, lifecycle="signed", signed_at=effective_at, signed_by=event.signed_by
                 )
             case ContractAmended():
                 change = DatedChange(
                     effective_at, position, quantities(event.capacity), event.term_end
                 )
-                return replace(
+                return evolved(
                     self,
                     amendments=(*self.amendments, (event.amendment_id, change)),
                     units={**self.units, **_units(event.capacity)},
                 )
             case ContractTerminated():
-                return replace(self, lifecycle="terminated", terminated_at=effective_at)
+                return evolved(self, lifecycle="terminated", terminated_at=effective_at)
             case CapacityAllocated():
                 allocation = Allocation(
                     allocation_id=event.allocation_id,
@@ -222,7 +244,7 @@ class Contract:
                     until=event.until,
                     changes=(AllocationChange(effective_at, position, event.quantity),),
                 )
-                return replace(self, allocations=(*self.allocations, allocation))
+                return evolved(self, allocations=(*self.allocations, allocation))
             case AllocationResized():
                 return self._change_allocation(
                     event.allocation_id, AllocationChange(effective_at, position, event.quantity)
@@ -239,12 +261,12 @@ class Contract:
         self, allocation_id: str, change: AllocationChange, released: bool = False
     ) -> Contract:
         allocations = tuple(
-            replace(a, changes=(*a.changes, change), released=a.released or released)
+            evolved(a, changes=(*a.changes, change), released=a.released or released)
             if a.allocation_id == allocation_id
             else a
             for a in self.allocations
         )
-        return replace(self, allocations=allocations)
+        return evolved(self, allocations=allocations)
 
 
 ACTIONS: dict[str, frozenset[str]] = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from ledger.domain.capacity import CapacitySchedule, DatedChange
@@ -14,6 +14,7 @@ from ledger.domain.events import (
     FacilityCapacityChanged,
     FacilityRegistered,
 )
+from ledger.domain.frozen import evolved
 from ledger.events import Event
 from ledger.timeline import Steps
 
@@ -87,14 +88,14 @@ class Facility:
         return next((r for r in self.reservations if r.contract_id == contract_id), None)
 
     def apply(self, event: Event, effective_at: datetime, position: int) -> Facility:
-        return replace(self._apply(event, effective_at, position), version=self.version + 1)
+        return evolved(self._apply(event, effective_at, position), version=self.version + 1)
 
     def _apply(self, event: Event, effective_at: datetime, position: int) -> Facility:
         match event:
             case FacilityCapacityChanged():
                 change = DatedChange(effective_at, position, quantities(event.capacity))
                 units = {**self.units, **{line.resource: line.unit for line in event.capacity}}
-                return replace(self, capacity_changes=(*self.capacity_changes, change), units=units)
+                return evolved(self, capacity_changes=(*self.capacity_changes, change), units=units)
             case CapacityReserved():
                 schedule = CapacitySchedule(
                     start=event.term.start,
@@ -103,21 +104,21 @@ class Facility:
                 )
                 reservation = Reservation(event.contract_id, event.tenant, schedule)
                 units = {**{line.resource: line.unit for line in event.capacity}, **self.units}
-                return replace(self, reservations=(*self.reservations, reservation), units=units)
+                return evolved(self, reservations=(*self.reservations, reservation), units=units)
             case CapacityReservationChanged():
                 change = DatedChange(
                     effective_at, position, quantities(event.capacity), event.term_end
                 )
                 return self._change(event.contract_id, lambda s: s.amended(change))
             case CapacityReservationReleased():
-                return self._change(event.contract_id, lambda s: replace(s, cut_at=effective_at))
+                return self._change(event.contract_id, lambda s: evolved(s, cut_at=effective_at))
         raise TypeError(f"{event.event_type} does not belong to a facility stream")
 
     def _change(self, contract_id: str, change) -> Facility:  # type: ignore[no-untyped-def]
-        return replace(
+        return evolved(
             self,
             reservations=tuple(
-                replace(r, schedule=change(r.schedule)) if r.contract_id == contract_id else r
+                evolved(r, schedule=change(r.schedule)) if r.contract_id == contract_id else r
                 for r in self.reservations
             ),
         )

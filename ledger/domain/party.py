@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
 from ledger.domain.events import LimitChanged, PartyRegistered, PeriodClosed, PeriodReopened
+from ledger.domain.frozen import evolved
 from ledger.events import Event
 from ledger.timeline import END_OF_TIME
 
@@ -90,7 +91,7 @@ class Party:
         return segments
 
     def apply(self, event: Event, effective_at: datetime, position: int) -> Party:
-        return replace(self._apply(event, effective_at, position), version=self.version + 1)
+        return evolved(self._apply(event, effective_at, position), version=self.version + 1)
 
     def _apply(self, event: Event, effective_at: datetime, position: int) -> Party:
         match event:
@@ -107,11 +108,11 @@ class Party:
                 )
                 limits = dict(self.limits)
                 limits[key] = (*limits.get(key, ()), entry)
-                return replace(self, limits=tuple(limits.items()))
+                return evolved(self, limits=tuple(limits.items()))
             case PeriodClosed():
-                return replace(self, closed_through=event.through)
+                return evolved(self, closed_through=event.through)
             case PeriodReopened():
-                return replace(self, closed_through=event.through)
+                return evolved(self, closed_through=event.through)
         raise TypeError(f"{event.event_type} does not belong to a party stream")
 
 

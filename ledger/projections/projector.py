@@ -58,9 +58,21 @@ def vec_json(value: dict[str, Decimal] | object) -> str:
     ):
         # The common shape, {label: quantity}: JCS is orjson's sorted output once every key
         # is ASCII, so only the quantities need normalising (see ledger.canonical).
-        normalised = {k: format_decimal(q) for k, q in value.items()}
+        normalised = {k: _decimal_text(q) for k, q in value.items()}
         return orjson.dumps(normalised, option=orjson.OPT_SORT_KEYS).decode()
     return canonical_json(value).decode()
+
+
+# A ledger's quantities and series values repeat: a resize touches rows whose values were
+# rendered, and parsed back, many times before. (Projection quantities are validated
+# finite decimals, so caching by value is exact: equal decimals render alike.)
+_decimal_text = functools.lru_cache(maxsize=1 << 16)(format_decimal)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _parse_vec(value: str) -> dict[str, Decimal]:
+    """A row's value as a vector; shared between callers, so never mutated (see `vec_add`)."""
+    return {k: Decimal(v) for k, v in orjson.loads(value).items()}
 
 
 def limit_key(plan: str, limit: str) -> str:
@@ -146,8 +158,7 @@ def _additive(delta: Steps) -> Compute:
 
 
 def _segment(row: Row) -> Segment:
-    values = {k: Decimal(v) for k, v in orjson.loads(row.interval.value).items()}
-    return Segment(row.interval.valid_from, row.interval.valid_to, values)
+    return Segment(row.interval.valid_from, row.interval.valid_to, _parse_vec(row.interval.value))
 
 
 def project_event(

@@ -7,14 +7,19 @@ form and to the state they came from, and the write pattern to what changed.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from ledger.canonical import canonical_json
 from ledger.demo import LEASE, load_demo
 from ledger.domain.aggregates import fold
 from ledger.domain.commands import ResizeAllocation
+from ledger.domain.contract import Allocation, AllocationChange
 from ledger.handlers import Context, execute
 from ledger.projections.documents import allocation_document, from_document, to_document
 from ledger.projections.series import SeriesKey, SqlSeriesStore
@@ -111,3 +116,53 @@ def test_an_allocation_event_writes_one_allocation_row_and_no_contract_row(demo:
     )
 
     assert counts() == (contract_rows, allocation_rows + 1)
+
+
+changes = st.builds(
+    AllocationChange,
+    st.datetimes(timezones=st.just(UTC)),
+    st.integers(1, 10**9),
+    st.decimals(min_value=0, max_value=10**9, places=3, allow_nan=False),
+    st.booleans(),
+)
+
+
+@given(
+    st.text(min_size=1, max_size=8),
+    st.text(min_size=1, max_size=8),
+    st.one_of(st.none(), st.datetimes(timezones=st.just(UTC))),
+    st.lists(changes, min_size=1, max_size=6),
+    st.booleans(),
+)
+def test_an_allocation_document_is_the_canonical_json_of_the_allocation(
+    workload: str,
+    resource: str,
+    until: datetime | None,
+    made: list[AllocationChange],
+    released: bool,
+) -> None:
+    allocation = Allocation("a-1", workload, resource, until, tuple(made), released)
+
+    # Twice: the second rendering comes from the caches of changes and fields.
+    for _ in range(2):
+        assert (
+            allocation_document(allocation)
+            == canonical_json(
+                {
+                    "allocation_id": "a-1",
+                    "workload": workload,
+                    "resource": resource,
+                    "until": until,
+                    "released": released,
+                    "changes": [
+                        {
+                            "effective_at": c.effective_at,
+                            "position": c.position,
+                            "quantity": c.quantity,
+                            "released": c.released,
+                        }
+                        for c in made
+                    ],
+                }
+            ).decode()
+        )
