@@ -39,6 +39,6 @@ def evolved(state: T, /, **changes: Any) -> T:
         raise TypeError(f"{cls.__name__} has no field {sorted(changes.keys() - names)[0]!r}")
     values = dict(zip(ordered, values_of(state), strict=True))
     values.update(changes)
-    copy = object.__new__(cls)
+    copy: T = object.__new__(cls)
     copy.__dict__.update(values)
     return copy
