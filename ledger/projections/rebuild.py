@@ -14,13 +14,15 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from ledger.domain.aggregates import Aggregate, evolve
 from ledger.domain.contract import Allocation, Contract
 from ledger.events import EventRegistry, RecordedEvent
+from ledger.projections import bulk
+from ledger.projections.bulk import TIMELINE_COLUMNS, BulkWriter, timeline_values
 from ledger.projections.projector import (
     AllocationRow,
     ContractRow,
@@ -30,6 +32,7 @@ from ledger.projections.projector import (
 )
 from ledger.projections.series import MemorySeriesStore, Row
 from ledger.tables import (
+    KNOWN_FOREVER,
     PROJECTION_FORMAT,
     ProjectionTables,
     projection_sets,
@@ -93,16 +96,7 @@ class Replay:
 
 
 def _timeline_dict(row: Row) -> dict[str, Any]:
-    return {
-        "owner": row.series.owner,
-        "kind": row.series.kind,
-        "key": row.series.key,
-        "valid_from": row.interval.valid_from,
-        "valid_to": row.interval.valid_to,
-        "known_from": row.known_from,
-        "known_to": row.known_to,
-        "value": row.interval.value,
-    }
+    return dict(zip(TIMELINE_COLUMNS, timeline_values(row), strict=True))
 
 
 def _contract_dict(row: ContractRow | AllocationRow) -> dict[str, Any]:
@@ -110,22 +104,29 @@ def _contract_dict(row: ContractRow | AllocationRow) -> dict[str, Any]:
 
 
 class _Writer:
-    """Buffers final rows and writes them into the target set in bulk."""
+    """Buffers rows and loads them into the target set in bulk.
+
+    Until `snapshot` is set every row is new to the tables. From then on (the catch-up,
+    under the head lock) a row the replay closes may be one the snapshot loaded as current:
+    that one is closed where it stands rather than loaded a second time.
+    """
 
     def __init__(self, ledger: Ledger, tables: ProjectionTables) -> None:
         self.ledger = ledger
         self.tables = tables
+        self.bulk = BulkWriter(tables)
+        self.snapshot: int | None = None
         self.timeline: list[Row] = []
         self.contracts: list[ContractRow] = []
         self.allocations: list[AllocationRow] = []
 
-    def add_timeline(self, rows: list[Row]) -> None:
+    def add_timeline(self, rows: Iterable[Row]) -> None:
         self.timeline.extend(rows)
 
-    def add_contracts(self, rows: list[ContractRow]) -> None:
+    def add_contracts(self, rows: Iterable[ContractRow]) -> None:
         self.contracts.extend(rows)
 
-    def add_allocations(self, rows: list[AllocationRow]) -> None:
+    def add_allocations(self, rows: Iterable[AllocationRow]) -> None:
         self.allocations.extend(rows)
 
     def pending(self) -> int:
@@ -141,15 +142,110 @@ class _Writer:
             self._write(conn)
 
     def _write(self, conn: Connection) -> None:
-        if self.timeline:
-            conn.execute(insert(self.tables.timeline), [_timeline_dict(r) for r in self.timeline])
-        if self.contracts:
-            conn.execute(insert(self.tables.contracts), [_contract_dict(r) for r in self.contracts])
-        if self.allocations:
-            conn.execute(
-                insert(self.tables.allocations), [_contract_dict(r) for r in self.allocations]
-            )
+        timeline, contracts, allocations = self.timeline, self.contracts, self.allocations
         self.timeline, self.contracts, self.allocations = [], [], []
+        if self.snapshot is not None:
+            timeline = self._close_loaded(conn, timeline, _close_timeline(self.tables))
+            contracts = self._close_loaded(conn, contracts, _close_contract(self.tables))
+            allocations = self._close_loaded(conn, allocations, _close_allocation(self.tables))
+        if timeline:
+            self.bulk.timeline(conn, timeline)
+        if contracts:
+            self.bulk.contracts(conn, contracts)
+        if allocations:
+            self.bulk.allocations(conn, allocations)
+
+    def _close_loaded(
+        self, conn: Connection, rows: list[_R], close: tuple[Any, Callable[[_R], dict[str, Any]]]
+    ) -> list[_R]:
+        """Close the rows the snapshot loaded as current; return the ones still to load."""
+        assert self.snapshot is not None
+        loaded = [r for r in rows if r.known_from <= self.snapshot]
+        if loaded:
+            statement, parameters = close
+            conn.execute(statement, [parameters(r) for r in loaded])
+        return [r for r in rows if r.known_from > self.snapshot]
+
+
+_R = TypeVar("_R", Row, ContractRow, AllocationRow)
+
+
+def _close_timeline(tables: ProjectionTables) -> tuple[Any, Callable[[Row], dict[str, Any]]]:
+    t = tables.timeline
+    statement = (
+        update(t)
+        .where(
+            t.c.owner == bindparam("b_owner"),
+            t.c.kind == bindparam("b_kind"),
+            t.c.key == bindparam("b_key"),
+            t.c.valid_from == bindparam("b_valid_from"),
+            t.c.known_from == bindparam("b_known_from"),
+            t.c.known_to == KNOWN_FOREVER,
+        )
+        .values(known_to=bindparam("b_known_to"))
+    )
+
+    def parameters(row: Row) -> dict[str, Any]:
+        return {
+            "b_owner": row.series.owner,
+            "b_kind": row.series.kind,
+            "b_key": row.series.key,
+            "b_valid_from": row.interval.valid_from,
+            "b_known_from": row.known_from,
+            "b_known_to": row.known_to,
+        }
+
+    return statement, parameters
+
+
+def _close_contract(
+    tables: ProjectionTables,
+) -> tuple[Any, Callable[[ContractRow], dict[str, Any]]]:
+    t = tables.contracts
+    statement = (
+        update(t)
+        .where(
+            t.c.contract_id == bindparam("b_contract_id"),
+            t.c.known_from == bindparam("b_known_from"),
+            t.c.known_to == KNOWN_FOREVER,
+        )
+        .values(known_to=bindparam("b_known_to"))
+    )
+
+    def parameters(row: ContractRow) -> dict[str, Any]:
+        return {
+            "b_contract_id": row.contract_id,
+            "b_known_from": row.known_from,
+            "b_known_to": row.known_to,
+        }
+
+    return statement, parameters
+
+
+def _close_allocation(
+    tables: ProjectionTables,
+) -> tuple[Any, Callable[[AllocationRow], dict[str, Any]]]:
+    t = tables.allocations
+    statement = (
+        update(t)
+        .where(
+            t.c.contract_id == bindparam("b_contract_id"),
+            t.c.allocation_id == bindparam("b_allocation_id"),
+            t.c.known_from == bindparam("b_known_from"),
+            t.c.known_to == KNOWN_FOREVER,
+        )
+        .values(known_to=bindparam("b_known_to"))
+    )
+
+    def parameters(row: AllocationRow) -> dict[str, Any]:
+        return {
+            "b_contract_id": row.contract_id,
+            "b_allocation_id": row.allocation_id,
+            "b_known_from": row.known_from,
+            "b_known_to": row.known_to,
+        }
+
+    return statement, parameters
 
 
 @dataclass(frozen=True)
@@ -189,8 +285,7 @@ def _rebuild(ledger: Ledger, on_progress: Progress | None) -> RebuildReport:
         active = conn.execute(select(projection_state.c.active)).scalar_one()
     target = projection_sets["b" if active == "a" else "a"]
     with ledger.write() as uow:
-        for table in (target.timeline, target.series, target.contracts, target.allocations):
-            uow.conn.execute(delete(table))
+        bulk.empty(uow.conn, target)
 
     writer = _Writer(ledger, target)
     replay = Replay(
@@ -213,17 +308,36 @@ def _rebuild(ledger: Ledger, on_progress: Progress | None) -> RebuildReport:
             if on_progress is not None and record.position % 1_000 == 0:
                 on_progress(record.position)
         after = through
+    # The rows current at the snapshot go in now as well, so that every row but the
+    # catch-up's is loaded before the indexes are built, and none under the head lock.
+    writer.add_timeline(replay.series.all_current())
+    writer.add_contracts(replay.contracts.current.values())
+    writer.add_allocations(replay.contracts.current_allocations.values())
     writer.flush()
+    writer.snapshot = caught_up_to
+    for index in bulk.indexes(target):
+        # One transaction per index: on SQLite each holds the write lock while it builds.
+        with ledger.write() as uow:
+            index.create(uow.conn, checkfirst=True)
+    if ledger.engine.dialect.name == "postgresql":
+        with ledger.write() as uow:
+            for table in (target.timeline, target.contracts, target.allocations):
+                uow.conn.exec_driver_sql(f"ANALYZE {table.name}")
 
     with ledger.write() as uow:
         # The head lock holds writers back while the last events are folded in.
         head_position = ledger.store.lock_head(uow.conn)
         replay.feed(_read(ledger, uow.conn, caught_up_to, head_position))
-        writer.add_timeline(list(replay.series.all_current()))
-        writer.add_contracts(list(replay.contracts.current.values()))
-        writer.add_allocations(list(replay.contracts.current_allocations.values()))
-        timeline_rows = _count(uow.conn, target, writer)
+        snapshot = writer.snapshot
+        writer.add_timeline(r for r in replay.series.all_current() if r.known_from > snapshot)
+        writer.add_contracts(
+            r for r in replay.contracts.current.values() if r.known_from > snapshot
+        )
+        writer.add_allocations(
+            r for r in replay.contracts.current_allocations.values() if r.known_from > snapshot
+        )
         writer.flush(uow.conn)
+        timeline_rows = _count(uow.conn, target)
         if replay.series.units:
             uow.conn.execute(
                 insert(target.series),
@@ -247,10 +361,10 @@ def _rebuild(ledger: Ledger, on_progress: Progress | None) -> RebuildReport:
     return RebuildReport(head_position, target.name, timeline_rows[0], timeline_rows[1])
 
 
-def _count(conn: Connection, target: ProjectionTables, writer: _Writer) -> tuple[int, int]:
+def _count(conn: Connection, target: ProjectionTables) -> tuple[int, int]:
     timeline = conn.execute(select(func.count()).select_from(target.timeline)).scalar_one()
     contracts = conn.execute(select(func.count()).select_from(target.contracts)).scalar_one()
-    return timeline + len(writer.timeline), contracts + len(writer.contracts)
+    return timeline, contracts
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,10 @@ from ledger import queries
 from ledger.demo import load_demo
 from ledger.domain import registry
 from ledger.errors import ProjectionsOutdated
+from ledger.projections import bulk
 from ledger.projections.documents import from_document
-from ledger.projections.rebuild import check
-from ledger.tables import PROJECTION_FORMAT, metadata, projection_state
+from ledger.projections.rebuild import check, rebuild
+from ledger.tables import PROJECTION_FORMAT, metadata, projection_sets, projection_state
 from ledger.types import utcnow
 from ledger.unit_of_work import Ledger
 
@@ -86,3 +87,49 @@ def test_a_contract_document_of_the_old_format_is_refused_not_misread() -> None:
     old = orjson.dumps({"contract_id": "ctr_x", "allocations": [], "version": 3}).decode()
     with pytest.raises(ProjectionsOutdated, match="migrate"):
         from_document(old)
+
+
+def schema_differences(ledger: Ledger) -> list[object]:
+    with ledger.engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": include_name}
+        )
+        return list(compare_metadata(context, metadata))
+
+
+def test_a_rebuild_loads_without_indexes_and_leaves_the_schema_as_migrated(
+    ledger: Ledger,
+) -> None:
+    load_demo(get_ledger())
+
+    report = rebuild(get_ledger())
+
+    assert report.active == "b"
+    assert schema_differences(ledger) == []
+    assert check(get_ledger()).ok
+
+
+def test_an_interrupted_rebuild_leaves_the_active_set_whole_and_the_next_one_repairs_the_other(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    projected = get_ledger()
+    load_demo(projected)
+
+    def crash(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(projected.store, "read_range", crash)
+        with pytest.raises(KeyboardInterrupt):
+            rebuild(projected)
+
+    dropped = {d[1].name for d in schema_differences(ledger) if d[0] == "add_index"}  # type: ignore[index]
+    assert dropped == {index.name for index in bulk.indexes(projection_sets["b"])}
+    with ledger.read() as conn:
+        assert conn.execute(select(projection_state.c.active)).scalar_one() == "a"
+        assert queries.entitlements(conn, "anthropic", utcnow()).capacity
+
+    rebuild(projected)
+
+    assert schema_differences(ledger) == []
+    assert check(projected).ok
