@@ -40,7 +40,7 @@ from ledger.projections.documents import allocation_document, to_document
 from ledger.projections.series import Interval, Row, SeriesKey, SeriesStore, SqlSeriesStore, rewrite
 from ledger.store import EventStore
 from ledger.tables import KNOWN_FOREVER, ProjectionTables, projection_sets, projection_state
-from ledger.timeline import END_OF_TIME, Segment, Steps
+from ledger.timeline import EMPTY, END_OF_TIME, Steps, Vec
 from ledger.unit_of_work import Folded
 
 CAPACITY = "capacity"  # owner: tenant; key: resource; value: {"c:<contract>": q, "w:<workload>": q}
@@ -148,17 +148,31 @@ def _additive(delta: Steps) -> Compute:
     """The window's new rows: what the rows held, plus the change."""
 
     def compute(old: list[Row], start: datetime, end: datetime) -> list[Interval]:
-        current = Steps.from_segments(_segment(r) for r in old)
-        return [
-            Interval(s.valid_from, s.valid_to, vec_json(dict(s.value)))
-            for s in (current + delta).segments()
-        ]
+        # The rows are a series' current rows: disjoint, in order, each a maximal interval
+        # of a non-empty value, so their points are canonical as they come.
+        points: list[tuple[datetime, Vec]] = []
+        rendered: dict[tuple[datetime, datetime], tuple[Vec, str]] = {}
+        for row in old:
+            interval = row.interval
+            value = _parse_vec(interval.value)
+            if points and points[-1][0] == interval.valid_from:
+                points.pop()
+            points.append((interval.valid_from, value))
+            points.append((interval.valid_to, EMPTY))
+            rendered[interval.valid_from, interval.valid_to] = (value, interval.value)
+        result = []
+        for segment in (Steps(tuple(points)) + delta).segments():
+            # A segment the change left as it was keeps its row's text.
+            known = rendered.get((segment.valid_from, segment.valid_to))
+            text = (
+                known[1]
+                if known is not None and known[0] == segment.value
+                else vec_json(dict(segment.value))
+            )
+            result.append(Interval(segment.valid_from, segment.valid_to, text))
+        return result
 
     return compute
-
-
-def _segment(row: Row) -> Segment:
-    return Segment(row.interval.valid_from, row.interval.valid_to, _parse_vec(row.interval.value))
 
 
 def project_event(
