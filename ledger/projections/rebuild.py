@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 
 from ledger.domain.aggregates import Aggregate, evolve
 from ledger.domain.contract import Allocation, Contract
@@ -155,9 +155,7 @@ class _Writer:
         if allocations:
             self.bulk.allocations(conn, allocations)
 
-    def _close_loaded(
-        self, conn: Connection, rows: list[_R], close: tuple[Any, Callable[[_R], dict[str, Any]]]
-    ) -> list[_R]:
+    def _close_loaded(self, conn: Connection, rows: list[_R], close: Closer[_R]) -> list[_R]:
         """Close the rows the snapshot loaded as current; return the ones still to load."""
         assert self.snapshot is not None
         loaded = [r for r in rows if r.known_from <= self.snapshot]
@@ -168,84 +166,55 @@ class _Writer:
 
 
 _R = TypeVar("_R", Row, ContractRow, AllocationRow)
+Closer = tuple[Any, Callable[[_R], dict[str, Any]]]
 
 
-def _close_timeline(tables: ProjectionTables) -> tuple[Any, Callable[[Row], dict[str, Any]]]:
-    t = tables.timeline
+def _closer(
+    table: Table, keys: tuple[str, ...], key_of: Callable[[_R], tuple[Any, ...]]
+) -> Closer[_R]:
+    """The statement closing a current row found by `keys`, and its parameters for a row.
+    (Bound names apart from the columns': an UPDATE reserves its columns' names for SET.)"""
     statement = (
-        update(t)
+        update(table)
         .where(
-            t.c.owner == bindparam("b_owner"),
-            t.c.kind == bindparam("b_kind"),
-            t.c.key == bindparam("b_key"),
-            t.c.valid_from == bindparam("b_valid_from"),
-            t.c.known_from == bindparam("b_known_from"),
-            t.c.known_to == KNOWN_FOREVER,
+            *(table.c[k] == bindparam(f"b_{k}") for k in keys), table.c.known_to == KNOWN_FOREVER
         )
         .values(known_to=bindparam("b_known_to"))
     )
+    names = [f"b_{k}" for k in keys]
 
-    def parameters(row: Row) -> dict[str, Any]:
-        return {
-            "b_owner": row.series.owner,
-            "b_kind": row.series.kind,
-            "b_key": row.series.key,
-            "b_valid_from": row.interval.valid_from,
-            "b_known_from": row.known_from,
-            "b_known_to": row.known_to,
-        }
+    def parameters(row: _R) -> dict[str, Any]:
+        return {**dict(zip(names, key_of(row), strict=True)), "b_known_to": row.known_to}
 
     return statement, parameters
 
 
-def _close_contract(
-    tables: ProjectionTables,
-) -> tuple[Any, Callable[[ContractRow], dict[str, Any]]]:
-    t = tables.contracts
-    statement = (
-        update(t)
-        .where(
-            t.c.contract_id == bindparam("b_contract_id"),
-            t.c.known_from == bindparam("b_known_from"),
-            t.c.known_to == KNOWN_FOREVER,
-        )
-        .values(known_to=bindparam("b_known_to"))
+def _close_timeline(tables: ProjectionTables) -> Closer[Row]:
+    return _closer(
+        tables.timeline,
+        ("owner", "kind", "key", "valid_from", "known_from"),
+        lambda r: (
+            r.series.owner,
+            r.series.kind,
+            r.series.key,
+            r.interval.valid_from,
+            r.known_from,
+        ),
     )
 
-    def parameters(row: ContractRow) -> dict[str, Any]:
-        return {
-            "b_contract_id": row.contract_id,
-            "b_known_from": row.known_from,
-            "b_known_to": row.known_to,
-        }
 
-    return statement, parameters
-
-
-def _close_allocation(
-    tables: ProjectionTables,
-) -> tuple[Any, Callable[[AllocationRow], dict[str, Any]]]:
-    t = tables.allocations
-    statement = (
-        update(t)
-        .where(
-            t.c.contract_id == bindparam("b_contract_id"),
-            t.c.allocation_id == bindparam("b_allocation_id"),
-            t.c.known_from == bindparam("b_known_from"),
-            t.c.known_to == KNOWN_FOREVER,
-        )
-        .values(known_to=bindparam("b_known_to"))
+def _close_contract(tables: ProjectionTables) -> Closer[ContractRow]:
+    return _closer(
+        tables.contracts, ("contract_id", "known_from"), lambda r: (r.contract_id, r.known_from)
     )
 
-    def parameters(row: AllocationRow) -> dict[str, Any]:
-        return {
-            "b_contract_id": row.contract_id,
-            "b_allocation_id": row.allocation_id,
-            "b_known_from": row.known_from,
-            "b_known_to": row.known_to,
-        }
 
-    return statement, parameters
+def _close_allocation(tables: ProjectionTables) -> Closer[AllocationRow]:
+    return _closer(
+        tables.allocations,
+        ("contract_id", "allocation_id", "known_from"),
+        lambda r: (r.contract_id, r.allocation_id, r.known_from),
+    )
 
 
 @dataclass(frozen=True)
@@ -379,19 +348,7 @@ class CheckReport:
 
 
 def _timeline_key(values: dict[str, Any]) -> str:
-    return "timeline " + " ".join(
-        str(values[k])
-        for k in (
-            "owner",
-            "kind",
-            "key",
-            "valid_from",
-            "valid_to",
-            "known_from",
-            "known_to",
-            "value",
-        )
-    )
+    return "timeline " + " ".join(str(values[k]) for k in TIMELINE_COLUMNS)
 
 
 def _contract_key(values: dict[str, Any]) -> str:
