@@ -16,6 +16,7 @@ inserts the events and moves the head.
 from __future__ import annotations
 
 import enum
+import functools
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -133,13 +134,19 @@ class _Dialect:
             # One column per stream would pass the database's column limit: read them apart.
             position, digest, recorded_at, _ = cls.lock_head(conn, [])
             return position, digest, recorded_at, cls.fresh_versions(conn, streams)
+        row = _driver(conn).execute(cls.head_sql(len(streams)), streams).fetchone()
+        return row[0], row[1], _as_utc(row[2]), dict(zip(streams, row[3:], strict=True))
+
+    @classmethod
+    @functools.cache
+    def head_sql(cls, streams: int) -> str:
+        """HEAD with the versions of `streams` streams riding along."""
         versions = "".join(
             ", (SELECT coalesce(max(stream_version), 0) FROM ledger_events"
             f" WHERE stream_id = {cls.P})"
-            for _ in streams
+            for _ in range(streams)
         )
-        row = _driver(conn).execute(cls.HEAD.format(versions=versions), streams).fetchone()
-        return row[0], row[1], _as_utc(row[2]), dict(zip(streams, row[3:], strict=True))
+        return cls.HEAD.format(versions=versions)
 
     VERSIONS: str  # per stream of a list passed as one parameter: (stream, its version)
 
