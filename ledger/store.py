@@ -36,6 +36,7 @@ from ledger.canonical import (
     envelope_bytes,
 )
 from ledger.canonical import format_timestamp as _ts
+from ledger.driver import driver_connection
 from ledger.errors import ConcurrencyError, DuplicateEvent, InvalidInput
 from ledger.events import EventRegistry, NewEvent, RecordedEvent
 from ledger.tables import events, head
@@ -101,18 +102,6 @@ def _as_utc(value: object) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def _driver(conn: Connection) -> Any:
-    """The DBAPI connection under `conn`, inside `conn`'s transaction (begun here if the
-    caller relied on autobegin, as a SQLAlchemy statement would have).
-
-    The append path talks to it directly: SQLAlchemy's per-statement machinery (events,
-    result set-up) cost several times what SQLite itself spends on these five statements.
-    """
-    if not conn.in_transaction():
-        conn.begin()
-    return conn.connection.driver_connection
-
-
 class _Dialect:
     """What the append and read paths say to the driver, shared by both databases: they
     differ in placeholders, the head read (and its lock), the select list, how versions of
@@ -134,7 +123,7 @@ class _Dialect:
             # One column per stream would pass the database's column limit: read them apart.
             position, digest, recorded_at, _ = cls.lock_head(conn, [])
             return position, digest, recorded_at, cls.fresh_versions(conn, streams)
-        row = _driver(conn).execute(cls.head_sql(len(streams)), streams).fetchone()
+        row = driver_connection(conn).execute(cls.head_sql(len(streams)), streams).fetchone()
         return row[0], row[1], _as_utc(row[2]), dict(zip(streams, row[3:], strict=True))
 
     @classmethod
@@ -159,7 +148,7 @@ class _Dialect:
     def fresh_versions(cls, conn: Connection, streams: list[str]) -> dict[str, int]:
         if not streams:
             return {}
-        rows = _driver(conn).execute(cls.VERSIONS, (cls.stream_list(streams),)).fetchall()
+        rows = driver_connection(conn).execute(cls.VERSIONS, (cls.stream_list(streams),)).fetchall()
         return {stream_id: version for stream_id, version in rows}
 
     @staticmethod
@@ -198,7 +187,7 @@ class _Dialect:
             f" AND type IN ({', '.join(p for _ in types)})"
             " ORDER BY stream_version DESC LIMIT 1)"
         )
-        row = _driver(conn).execute(sql, (stream_id, stream_id, *types)).fetchone()
+        row = driver_connection(conn).execute(sql, (stream_id, stream_id, *types)).fetchone()
         return int(row[0]), None if row[1] is None else cls.record(row[1:])
 
     @classmethod
@@ -209,7 +198,7 @@ class _Dialect:
     @classmethod
     def records(cls, conn: Connection, sql: str, params: tuple[object, ...]) -> list[RecordedEvent]:
         record = cls.record
-        return [record(r) for r in _driver(conn).execute(sql, params).fetchall()]
+        return [record(r) for r in driver_connection(conn).execute(sql, params).fetchall()]
 
 
 def _reads_sql(envelope: str, p: str) -> tuple[str, str, str]:
@@ -248,7 +237,7 @@ class _SQLite(_Dialect):
     def insert(
         conn: Connection, rows: list[tuple[object, ...]], new_head: tuple[object, ...]
     ) -> None:
-        driver = _driver(conn)
+        driver = driver_connection(conn)
         driver.executemany(
             f"INSERT INTO ledger_events ({_INSERT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows
         )
@@ -285,7 +274,8 @@ class _Postgres(_Dialect):
 
     @classmethod
     def records(cls, conn: Connection, sql: str, params: tuple[object, ...]) -> list[RecordedEvent]:
-        return list(map(RecordedEvent._make, _driver(conn).execute(sql, params).fetchall()))
+        rows = driver_connection(conn).execute(sql, params).fetchall()
+        return list(map(RecordedEvent._make, rows))
 
     VERSIONS = (
         "SELECT s.id, (SELECT coalesce(max(stream_version), 0) FROM ledger_events e"
@@ -301,7 +291,7 @@ class _Postgres(_Dialect):
         conn: Connection, rows: list[tuple[object, ...]], new_head: tuple[object, ...]
     ) -> None:
         values = "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
-        driver = _driver(conn)
+        driver = driver_connection(conn)
         if len(rows) > 1:
             with driver.cursor() as cursor:  # psycopg pipelines executemany: one round trip
                 cursor.executemany(

@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 import orjson
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection
 
 from ledger.canonical import canonical_json, format_decimal
 from ledger.domain.aggregates import Aggregate, evolve, fold
@@ -35,6 +35,7 @@ from ledger.domain.events import (
 )
 from ledger.domain.facility import Facility
 from ledger.domain.party import LimitEntry, Party
+from ledger.driver import Driver, driver_connection, in_style
 from ledger.events import Event, EventRegistry, RecordedEvent
 from ledger.projections.documents import allocation_document, to_document
 from ledger.projections.series import Interval, Row, SeriesKey, SeriesStore, SqlSeriesStore, rewrite
@@ -299,56 +300,77 @@ def _apply_delta(
 # -- inline ---------------------------------------------------------------------------------
 
 
-_ACTIVE = select(projection_state.c.active).where(projection_state.c.id == 1)
-
-
 def active_tables(conn: Connection) -> ProjectionTables:
-    return projection_sets[conn.execute(_ACTIVE).scalar_one()]
+    """The table set readers and the inline projection use (a rebuild flips it)."""
+    statement = f"SELECT active FROM {projection_state.name} WHERE id = 1"
+    (active,) = driver_connection(conn).execute(statement).fetchone()
+    return projection_sets[active]
 
 
 @functools.cache
-def _contract_statements(tables: ProjectionTables) -> tuple[Any, Any, Any, Any]:
-    t, a = tables.contracts, tables.allocations
-    close = (
-        update(t)
-        .where(t.c.contract_id == bindparam("contract"), t.c.known_to == KNOWN_FOREVER)
-        .values(known_to=bindparam("position"))
+def _contract_statements(tables: ProjectionTables, postgres: bool) -> tuple[str, str, str, str]:
+    """Close a contract's current row; insert one; the same for one of its allocations."""
+    t, a = tables.contracts.name, tables.allocations.name
+    current = f"known_to = {KNOWN_FOREVER}"
+    statements = (
+        f"UPDATE {t} SET known_to = ? WHERE contract_id = ? AND {current}",
+        f"INSERT INTO {t} ({', '.join(ContractRow.__slots__)})"
+        f" VALUES ({', '.join('?' * len(ContractRow.__slots__))})",
+        f"UPDATE {a} SET known_to = ? WHERE contract_id = ? AND allocation_id = ? AND {current}",
+        f"INSERT INTO {a} ({', '.join(AllocationRow.__slots__)})"
+        f" VALUES ({', '.join('?' * len(AllocationRow.__slots__))})",
     )
-    close_allocation = (
-        update(a)
-        .where(
-            a.c.contract_id == bindparam("contract"),
-            a.c.allocation_id == bindparam("allocation"),
-            a.c.known_to == KNOWN_FOREVER,
-        )
-        .values(known_to=bindparam("position"))
+    close, insert, close_allocation, insert_allocation = (
+        in_style(statement, postgres) for statement in statements
     )
-    return close, insert(t), close_allocation, insert(a)
+    return close, insert, close_allocation, insert_allocation
 
 
 class SqlContractStore:
     def __init__(self, conn: Connection, tables: ProjectionTables) -> None:
-        self.conn = conn
+        self.driver = Driver(conn)
         self.close, self.insert, self.close_allocation, self.insert_allocation = (
-            _contract_statements(tables)
+            _contract_statements(tables, self.driver.postgres)
         )
 
     def put(self, state: Contract, position: int) -> None:
-        self.conn.execute(self.close, {"contract": state.contract_id, "position": position})
+        driver = self.driver
+        driver.execute(self.close, (position, state.contract_id))
         row = contract_row(state, position)
-        self.conn.execute(self.insert, {f: getattr(row, f) for f in row.__slots__})
+        stamp = driver.stamp
+        driver.execute(
+            self.insert,
+            (
+                row.contract_id,
+                row.known_from,
+                row.known_to,
+                row.tenant,
+                row.provider,
+                row.facility,
+                row.lifecycle,
+                stamp(row.term_start),
+                stamp(row.term_end),
+                stamp(row.terminated_at),
+                row.document,
+            ),
+        )
 
     def put_allocation(self, state: Contract, allocation: Allocation, position: int) -> None:
-        self.conn.execute(
-            self.close_allocation,
-            {
-                "contract": state.contract_id,
-                "allocation": allocation.allocation_id,
-                "position": position,
-            },
+        self.driver.execute(
+            self.close_allocation, (position, state.contract_id, allocation.allocation_id)
         )
         row = allocation_row(state, allocation, position)
-        self.conn.execute(self.insert_allocation, {f: getattr(row, f) for f in row.__slots__})
+        self.driver.execute(
+            self.insert_allocation,
+            (
+                row.contract_id,
+                row.allocation_id,
+                row.known_from,
+                row.known_to,
+                row.version,
+                row.document,
+            ),
+        )
 
 
 class StreamStates:
