@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from typing import Any, TypeAlias
 from uuid import UUID
 
@@ -24,6 +24,7 @@ import rfc8785
 from pydantic import BaseModel
 
 from ledger.errors import InvalidTimestamp, NonCanonicalValue
+from ledger.exact import EXACT
 
 MAX_SAFE_INTEGER = 2**53 - 1
 GENESIS_HASH = "0" * 64
@@ -56,7 +57,10 @@ def format_decimal(quantity: Decimal) -> str:
     """Plain notation without exponent or trailing zeros: `220000`, `300.5`, `0`."""
     if not quantity.is_finite():
         raise NonCanonicalValue(f"{quantity} is not a finite decimal")
-    text = format(quantity.normalize(), "f")
+    try:
+        text = format(quantity.normalize(EXACT), "f")
+    except DecimalException as exc:  # not a quantity the ledger could hold exactly
+        raise NonCanonicalValue(f"{quantity} cannot be written exactly") from exc
     return "0" if text in ("-0", "0") else text
 
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar, cast
 import orjson
 from sqlalchemy import Connection
 
-from ledger.canonical import format_decimal
+from ledger import exact
 from ledger.domain import commands as c
 from ledger.domain import contract as contracts
 from ledger.domain import events as ev
@@ -32,6 +32,7 @@ from ledger.domain.facility import Facility
 from ledger.domain.party import Party
 from ledger.errors import ConcurrencyError, FieldError, InvalidInput, NotFound, RuleViolation
 from ledger.events import Event, Metadata, NewEvent, RecordedEvent, Source
+from ledger.exact import OutOfRange, bounded
 from ledger.idempotency import IdempotencyRecord
 from ledger.store import NO_STREAM, ExpectedVersion
 from ledger.timeline import exceeds
@@ -597,6 +598,15 @@ def release_allocation(
     )
 
 
+def _scaled(value: Decimal, factor: Decimal, effective_at: datetime) -> Decimal:
+    try:
+        return bounded(exact.multiply(value, factor))
+    except OutOfRange as exc:
+        raise RuleViolation(
+            "limit_invalid", f"{value} scaled by {factor} is out of range: {exc}", at=effective_at
+        ) from None
+
+
 def change_limit(state: State, cmd: c.ChangeLimit, ctx: Context, now: datetime) -> Decision:
     reason = require_reason(cmd.reason, "for a limit change")
     tenant = require_party(state, cmd.tenant, "tenant")
@@ -632,7 +642,7 @@ def change_limit(state: State, cmd: c.ChangeLimit, ctx: Context, now: datetime) 
                 at=effective_at,
             )
         unlimited = base.unlimited
-        value = None if base.value is None else Decimal(format_decimal(base.value * cmd.factor))
+        value = None if base.value is None else _scaled(base.value, cmd.factor, effective_at)
     else:
         if cmd.value is not None or cmd.factor is not None:
             raise InvalidInput("remove takes neither value nor factor")

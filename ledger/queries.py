@@ -21,6 +21,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import BigInteger, Connection, String, and_, bindparam, case, exists, or_, select
 
+from ledger import exact
 from ledger.canonical import format_timestamp, parse_timestamp
 from ledger.domain import contract as contracts_domain
 from ledger.domain import facility as facilities_domain
@@ -274,7 +275,7 @@ def _vec(value: str) -> dict[str, Decimal]:
 
 
 def _sum(vec: dict[str, Decimal], prefix: str) -> Decimal:
-    return sum((q for k, q in vec.items() if k.startswith(prefix)), ZERO)
+    return exact.total(q for k, q in vec.items() if k.startswith(prefix))
 
 
 # The two statements every entitlement lookup runs are built once per projection set (and
@@ -439,7 +440,7 @@ def _capacity_view(resource: str, unit: str | None, value: str) -> CapacityEntit
         unit=unit,
         contracted=contracted,
         allocated=allocated,
-        unallocated=contracted - allocated,
+        unallocated=exact.subtract(contracted, allocated),
         contracts=[
             trusted(ContractShare, contract_id=k[2:], quantity=q)
             for k, q in shares
@@ -973,7 +974,7 @@ def facility(
                 unit=row.unit,
                 capacity=capacity,
                 reserved=reserved,
-                free=capacity - reserved,
+                free=exact.subtract(capacity, reserved),
             )
         )
         shares += [(k[2:], row.key, q) for k, q in vec.items() if k.startswith("r:")]

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from ledger.exact import add, subtract
+from ledger.exact import total as exact_total
+
 Vec = Mapping[str, Decimal]
 ZERO = Decimal(0)
 EMPTY: Vec = {}
@@ -25,8 +28,9 @@ END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)
 
 def vec_add(a: Vec, b: Vec, sign: int = 1) -> dict[str, Decimal]:
     result = dict(a)
+    combine = add if sign > 0 else subtract
     for key, quantity in b.items():
-        total = result.get(key, ZERO) + sign * quantity
+        total = combine(result.get(key, ZERO), quantity)
         if total:
             result[key] = total
         else:
@@ -39,7 +43,7 @@ def _vec_sub(a: Vec, b: Vec) -> dict[str, Decimal]:
 
 
 def total(value: Vec, prefix: str = "") -> Decimal:
-    return sum((q for k, q in value.items() if k.startswith(prefix)), ZERO)
+    return exact_total(q for k, q in value.items() if k.startswith(prefix))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,8 @@ from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
 from ledger.canonical import format_decimal, format_timestamp
 from ledger.errors import InvalidTimestamp
+from ledger.exact import OutOfRange, bounded
+from ledger.timeline import END_OF_TIME
 
 
 def _exact_decimal(value: Any) -> Any:
@@ -25,10 +27,11 @@ def _exact_decimal(value: Any) -> Any:
     return value
 
 
-def _finite_normalised(value: Decimal) -> Decimal:
-    if not value.is_finite():
-        raise ValueError("quantities must be finite")
-    return Decimal(format_decimal(value))
+def _bounded(value: Decimal) -> Decimal:
+    try:
+        return bounded(value)
+    except OutOfRange as exc:
+        raise ValueError(str(exc)) from None
 
 
 _RFC3339_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
@@ -51,10 +54,18 @@ def _require_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC)
 
 
+def _before_end_of_time(value: datetime) -> datetime:
+    # The projections store END_OF_TIME as the end of every open interval: an instant at
+    # or past it could be recorded but never be in force.
+    if value >= END_OF_TIME:
+        raise ValueError(f"instants must be before {format_timestamp(END_OF_TIME)}")
+    return value
+
+
 Quantity = Annotated[
     Decimal,
     BeforeValidator(_exact_decimal),
-    AfterValidator(_finite_normalised),
+    AfterValidator(_bounded),
     PlainSerializer(format_decimal, return_type=str, when_used="json"),
 ]
 """An exact decimal quantity; serialised as a plain decimal string (`"220000"`)."""
@@ -63,6 +74,7 @@ UtcDatetime = Annotated[
     datetime,
     BeforeValidator(_utc_instant),
     AfterValidator(_require_utc),
+    AfterValidator(_before_end_of_time),
     PlainSerializer(format_timestamp, return_type=str, when_used="json"),
 ]
 """A timezone-aware UTC instant; naive or offset timestamps are refused."""

@@ -290,6 +290,25 @@ INVALID = [
         ["body", "body", "reason"],
     ),
     ("/tenants/anthropic/periods/close", {"through": "yesterday"}, ["body", "body", "through"]),
+    # An instant the projections cannot hold (it used to be written, then a 500).
+    (
+        "/tenants/anthropic/limits",
+        {**LIMIT, "effective_at": "9999-12-31T12:00:00Z"},
+        ["body", "body", "effective_at"],
+    ),
+    # Quantities the ledger could not hold exactly (they used to be rounded, or a 500).
+    ("/tenants/anthropic/limits", {**LIMIT, "value": "1E+2000000"}, ["body", "body", "value"]),
+    ("/tenants/anthropic/limits", {**LIMIT, "value": "1" * 31}, ["body", "body", "value"]),
+    (
+        "/tenants/anthropic/limits",
+        {**LIMIT, "operation": "scale", "value": None, "factor": "1E-2000000"},
+        ["body", "body", "factor"],
+    ),
+    (
+        f"/contracts/{LEASE}/allocations",
+        {"workload": "w", "resource": "gpu.h100", "quantity": "0." + "0" * 30 + "1"},
+        ["body", "body", "quantity"],
+    ),
     (
         "/tenants/anthropic/periods/reopen",
         {"through": "2026-01-01T00:00:00Z"},
@@ -364,6 +383,53 @@ def test_an_over_allocation_is_409_with_rule_resource_and_instant(
     assert demo.head().position == head
     body["quantity"] = "10000"  # exactly what is left: 100k + 60k + 50k of 220k allocated
     assert admin.post(f"/contracts/{LEASE}/allocations", body).status_code == 201
+
+
+def test_allocations_cannot_exceed_a_contract_by_a_rounding_margin(
+    demo: Ledger, admin: ApiClient
+) -> None:
+    tiny = {**CONTRACT, "capacity": [{"resource": "gpu.h100", "quantity": "1", "unit": "gpu"}]}
+    assert admin.post("/contracts", tiny).status_code == 201
+    assert admin.post("/contracts/ctr_colossus-2/sign", {"signed_by": ["x"]}).status_code == 200
+    allocation = {
+        "workload": "eval",
+        "resource": "gpu.h100",
+        "quantity": "0.5",
+        "effective_at": "2028-05-06T00:00:00Z",
+        "reason": "split",
+    }
+    assert admin.post("/contracts/ctr_colossus-2/allocations", allocation).status_code == 201
+    head = demo.head().position
+    over = {**allocation, "workload": "train", "quantity": "0.5000000000000000000000000001"}
+    found = problem(admin.post("/contracts/ctr_colossus-2/allocations", over), 409)
+    assert found["rule"] == "allocation_exceeds_contract"
+    assert demo.head().position == head
+
+
+def test_a_29_digit_capacity_is_recorded_unrounded(demo: Ledger, admin: ApiClient) -> None:
+    quantity = "12345678901234567890123456789.000000000000000000000000000001"
+    facility = {
+        **{k: v for k, v in FACILITY.items() if k != "effective_at"},
+        "capacity": [{"resource": "gpu.gb200", "quantity": quantity, "unit": "gpu"}],
+    }
+    created = admin.post("/facilities", facility)
+    assert created.status_code == 201, created.content
+    (resource,) = body_of(admin.get("/facilities/colossus-2"))["resources"]
+    assert resource["capacity"] == quantity
+    with demo.read() as conn:
+        (last,) = demo.store.read_page(conn, demo.head().position - 1)
+    assert quantity in last.payload
+
+
+def test_scaling_a_limit_out_of_range_is_refused(demo: Ledger, admin: ApiClient) -> None:
+    largest = {**LIMIT, "value": "9" * 30}
+    assert admin.post("/tenants/anthropic/limits", largest).status_code == 201
+    head = demo.head().position
+    scale = {**LIMIT, "operation": "scale", "value": None, "factor": "10"}
+    found = problem(admin.post("/tenants/anthropic/limits", scale), 409)
+    assert found["rule"] == "limit_invalid"
+    assert "before the decimal point" in found["detail"]
+    assert demo.head().position == head
 
 
 @pytest.mark.parametrize(
