@@ -112,7 +112,15 @@ class State:
         return cast(Contract | None, self._load(contracts.stream_id(contract_id)))
 
     def closed_through(self, party_id: str) -> datetime | None:
-        """Where the party's books are closed through (None: open); NotFound if no party."""
+        """Where the party's books are closed through (None: open); NotFound if no party.
+
+        Read under the append lock, held from here until the unit of work ends. A contract
+        command checks the books of a stream it does not append to, so its expected
+        versions cannot catch a close committed after this read; on PostgreSQL one did,
+        and a backdated change landed in a period just closed. With the lock, a close
+        either committed before this read (and is seen) or commits after this command.
+        """
+        self.uow.lock_appends()
         version, latest = self.uow.stream_tail(parties.stream_id(party_id), PERIOD_EVENTS)
         if version == 0:
             raise NotFound("party", party_id)

@@ -8,12 +8,13 @@ fit succeed. Likewise for allocations that together exceed a contract.
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
-from ledger import queries
+from ledger import handlers, queries
 from ledger.domain import commands as c
 from ledger.domain.events import CapacityLine
 from ledger.errors import RuleViolation
@@ -136,3 +137,64 @@ def test_concurrent_allocations_never_exceed_their_contract(ledger: Ledger) -> N
         [gpu] = queries.entitlements(conn, "anthropic", datetime(2027, 1, 1, tzinfo=UTC)).capacity
     assert (gpu.contracted, gpu.allocated) == (100, 90)
     assert ledger.verify().ok
+
+
+def test_a_period_closed_while_a_contract_command_decides_is_never_written_into(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The allocation reads the tenant's books, then (held here, the widest window) the
+    close is sent. Either the allocation commits first or it is refused: it must never be
+    recorded after a close that covers it."""
+    setup_parties(ledger, facility_gpus=1_000)
+    draft(ledger, "ctr_lease", 100)
+    execute(ledger, c.SignContract(contract_id="ctr_lease", signed_by=("both",)), CTX)
+    books_read, close_sent = threading.Event(), threading.Event()
+    read_books = handlers.State.closed_through
+
+    def read_then_wait(state: handlers.State, party_id: str) -> datetime | None:
+        closed = read_books(state, party_id)
+        if threading.current_thread().name == "allocate":
+            books_read.set()
+            close_sent.wait(10)
+            time.sleep(0.3)  # the close is under way now: committed, or waiting for a lock
+        return closed
+
+    monkeypatch.setattr(handlers.State, "closed_through", read_then_wait)
+    outcome: list[object] = []
+
+    def allocate() -> None:
+        backdated = c.AllocateCapacity(
+            contract_id="ctr_lease",
+            workload="training",
+            resource="gpu.h100",
+            quantity=Decimal(10),
+            effective_at=datetime(2026, 7, 1, tzinfo=UTC),
+            reason="backdated",
+        )
+        try:
+            outcome.append(execute(ledger, backdated, CTX))
+        except RuleViolation as exc:
+            outcome.append(exc)
+
+    def close() -> None:
+        books_read.wait(10)
+        close_sent.set()
+        execute(
+            ledger, c.ClosePeriod(tenant="anthropic", through=datetime(2026, 9, 1, tzinfo=UTC)), CTX
+        )
+
+    threads = [threading.Thread(target=allocate, name="allocate"), threading.Thread(target=close)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    with ledger.read() as conn:
+        recorded = {r.type: r.position for r in ledger.store.read_all(conn)}
+    assert "PeriodClosed" in recorded
+    (result,) = outcome
+    if isinstance(result, RuleViolation):
+        assert result.rule == "period_closed"
+        assert "CapacityAllocated" not in recorded
+    else:
+        assert recorded["CapacityAllocated"] < recorded["PeriodClosed"]
