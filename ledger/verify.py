@@ -1,5 +1,5 @@
 """Offline verifier of audit exports:
-`python -m ledger.verify FILE [--manifest M] [--public-key K]`.
+`python -m ledger.verify FILE [--manifest M --public-key K]`.
 
 It needs Python and the `cryptography` package only: no database, no Django, nothing else
 of this project (it imports only the standard library and `cryptography`), so an auditor
@@ -11,12 +11,13 @@ Checked, line by line (JSONL: one canonical envelope a line; CSV: one envelope a
 - positions strictly increase; where two positions are consecutive, the later event's
   prev_hash is the earlier's hash (the chain links the file can see);
 - per stream, versions increase by exactly one.
-With a manifest: its Ed25519 signature (against the public key given, else the one it
-names), the file's sha256, the count, first and last positions, the per-stream last
-versions and, for an export not filtered by tenant, that no position is missing.
+With a manifest: its Ed25519 signature, against the public key the auditor gives (never
+the one the manifest names: anyone can sign with a key of their own), the file's sha256,
+the count, first and last positions, the per-stream last versions and, for an export not
+filtered by tenant, that no position is missing.
 
 Prints one line (`OK: ...` or `FAILED at line N: ...`); exit status 0 when the export
-verifies, 1 when it does not, 2 when it cannot be read.
+verifies, 1 when it does not, 2 when it cannot be read or a manifest comes without a key.
 """
 
 from __future__ import annotations
@@ -196,21 +197,23 @@ def manifest_body(manifest: dict[str, Any]) -> bytes:
     return canonical({k: v for k, v in manifest.items() if k != "signature"})
 
 
-def check_manifest(
-    manifest: dict[str, Any], summary: Summary, public_key_pem: bytes | None
-) -> None:
+def check_manifest(manifest: dict[str, Any], summary: Summary, public_key_pem: bytes) -> None:
+    """The manifest is signed by the trusted key and describes this file.
+
+    The key must come from the auditor, never from the manifest: a forger who re-chains an
+    edited file can sign a manifest with a key of their own and name it there.
+    """
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-    pem = public_key_pem or str(manifest.get("public_key", "")).encode()
     try:
-        key = load_pem_public_key(pem)
+        key = load_pem_public_key(public_key_pem)
     except ValueError:
         raise Broken(0, "the public key is not a PEM Ed25519 key") from None
     if not isinstance(key, Ed25519PublicKey):
         raise Broken(0, "the public key is not an Ed25519 key")
-    if public_key_pem is not None and manifest.get("public_key", "").encode() != public_key_pem:
+    if manifest.get("public_key", "").encode() != public_key_pem:
         raise Broken(0, "the manifest names another signing key")
     try:
         key.verify(base64.b64decode(manifest.get("signature", "")), manifest_body(manifest))
@@ -232,12 +235,21 @@ def check_manifest(
         raise Broken(summary.first_gap_line or 0, "a position is missing from an unfiltered export")
 
 
+MANIFEST_NEEDS_KEY = (
+    "--manifest needs --public-key: a signature proves nothing against the key the manifest"
+    " names itself (get the service's key from GET /api/v1/audit/public-key)"
+)
+
+
 def verify(path: Path, manifest_path: Path | None, public_key_path: Path | None) -> str:
+    if manifest_path is not None and public_key_path is None:
+        raise ValueError(MANIFEST_NEEDS_KEY)
     manifest = json.loads(manifest_path.read_bytes()) if manifest_path else None
     fmt = (manifest or {}).get("format") or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
     summary = check_file(path, fmt)
     if manifest is not None:
-        check_manifest(manifest, summary, public_key_path.read_bytes() if public_key_path else None)
+        assert public_key_path is not None
+        check_manifest(manifest, summary, public_key_path.read_bytes())
     signed = "signed manifest verified" if manifest else "no manifest given"
     return (
         f"OK: {summary.count} events, positions {summary.first_position}..{summary.last_position},"
@@ -253,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", type=Path)
     parser.add_argument("--public-key", type=Path)
     args = parser.parse_args(argv)
+    if args.manifest is not None and args.public_key is None:
+        print(f"cannot check the manifest: {MANIFEST_NEEDS_KEY}")
+        return 2
     try:
         print(verify(args.file, args.manifest, args.public_key))
     except Broken as exc:

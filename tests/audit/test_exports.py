@@ -21,7 +21,7 @@ from ledger.canonical import canonical_json
 from ledger.demo import LEASE, ORBITAL
 from ledger.signing import Signer
 from ledger.unit_of_work import Ledger
-from ledger.verify import canonical, main
+from ledger.verify import canonical, main, manifest_body
 from tests import support
 from tests.api.conftest import ApiClient, MakeClient
 
@@ -212,6 +212,26 @@ def test_a_tampered_manifest_or_another_key_is_rejected(
     manifest_path.write_text(json.dumps(manifest))
     assert verifies(file, manifest_path, other)[0] == 1
     assert verifies(file, manifest_path, public_key)[0] == 0
+
+
+def test_a_manifest_re_signed_with_a_key_it_names_itself_is_rejected(
+    demo: Ledger, tmp_path: Path, public_key: Path
+) -> None:
+    """A forger can sign a manifest with a key of their own and name that key in it: only
+    the key the auditor trusts may decide, so a manifest without one is not checked."""
+    file, manifest_path = export(tmp_path)
+    manifest = json.loads(manifest_path.read_text())
+    forger = Signer.generate()
+    body = {k: v for k, v in manifest.items() if k != "signature"}
+    body["public_key"] = forger.public_pem()
+    manifest_path.write_text(json.dumps({**body, "signature": forger.sign(manifest_body(body))}))
+
+    code, verdict = verifies(file, manifest_path, public_key)
+    assert (code, verdict) == (1, "FAILED at manifest: the manifest names another signing key")
+    code, verdict = verifies(file, manifest_path)
+    assert code == 2
+    assert verdict.startswith("cannot check the manifest: --manifest needs --public-key")
+    assert "\n" not in verdict
 
 
 def test_a_tenant_export_holds_nothing_of_other_tenants(
