@@ -15,9 +15,9 @@ from contracts.api.rendering import to_json
 from contracts.api.schemas import DryRunOut, PlannedEvent
 from contracts.runtime import get_ledger
 from ledger.apikeys import ApiKey
-from ledger.canonical import canonical_model_json
+from ledger.canonical import canonical_json, canonical_model_json
 from ledger.domain.commands import Command
-from ledger.errors import FieldError, InvalidInput
+from ledger.errors import FieldError, InvalidInput, NonCanonicalValue
 from ledger.handlers import Context, IdempotencyRequest, Outcome, execute
 
 Render = Callable[[Connection, Outcome], BaseModel]
@@ -35,14 +35,26 @@ def _idempotency(request: HttpRequest, key: ApiKey) -> IdempotencyRequest | None
             "Idempotency-Key must be 1 to 255 printable characters",
             [FieldError(("header", IDEMPOTENCY_HEADER), "1 to 255 printable characters")],
         )
-    # The same key with the same method, path, query and body bytes is the same request.
+    # The same key with the same method, path, query and body is the same request. The body
+    # and query are compared as data, not bytes: a client that re-encodes its retry (other
+    # key order, other spacing) is still repeating it.
+    query = sorted(request.GET.lists())
     digest = hashlib.sha256()
-    for part in (request.method or "", request.get_full_path(), request.body):
+    for part in (request.method or "", request.path, orjson.dumps(query), _body_as_data(request)):
         digest.update(part if isinstance(part, bytes) else part.encode())
         digest.update(b"\0")
     return IdempotencyRequest(
         scope=f"api-key:{key.key_id}", key=value, fingerprint=digest.hexdigest()
     )
+
+
+def _body_as_data(request: HttpRequest) -> bytes:
+    """The body's canonical JSON; its bytes as they came if it is not JSON the ledger could
+    hold (such a request is refused anyway, and the same bytes are still the same request)."""
+    try:
+        return canonical_json(orjson.loads(request.body))
+    except (orjson.JSONDecodeError, NonCanonicalValue):
+        return b"\1" + request.body  # never equal to a canonical form
 
 
 def pinned_version(request: HttpRequest) -> int | None:

@@ -4,6 +4,7 @@ dry runs and the request limits. A refused write appends nothing."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import orjson
@@ -521,6 +522,11 @@ def test_a_repeated_idempotent_post_replays_the_first_answer(
     again = admin.post("/tenants/anthropic/limits", LIMIT, headers=headers)
     assert (again.status_code, again.content) == (first.status_code, first.content)
     assert again["Idempotent-Replayed"] == "true"
+    assert demo.head().position == head
+    # The same body re-encoded (other key order, indentation) is the same request.
+    reencoded = json.dumps(dict(reversed(LIMIT.items())), indent=2)
+    replayed = admin.post("/tenants/anthropic/limits", reencoded, headers=headers)
+    assert (replayed.status_code, replayed.content) == (first.status_code, first.content)
     assert demo.head().position == head
     other = admin.post("/tenants/anthropic/limits", {**LIMIT, "value": "121"}, headers=headers)
     assert problem(other, 422)["errors"][0]["loc"] == ["header", "Idempotency-Key"]
