@@ -878,6 +878,10 @@ def contract_view(
     state: contracts_domain.Contract, as_of: datetime, known: Knowledge
 ) -> ContractView:
     schedule = state.schedule()
+    # Quantities describe the contract's terms, so they are read inside its term even when
+    # as_of is not (status says where as_of falls); an allocation not begun by then shows
+    # the quantity it begins with.
+    moment = state.term_instant(as_of)
     return ContractView(
         id=state.contract_id,
         provider=state.provider,
@@ -889,14 +893,14 @@ def contract_view(
         term=TermView(start=schedule.start, end=schedule.end),
         capacity=[
             CapacityLineView(resource=r, quantity=q, unit=state.units.get(r))
-            for r, q in state.capacity_at(as_of).items()
+            for r, q in state.capacity_at(moment).items()
         ],
         allocations=[
             AllocationView(
                 allocation_id=a.allocation_id,
                 workload=a.workload,
                 resource=a.resource,
-                quantity=a.quantity_at(as_of),
+                quantity=a.quantity_at(max(moment, a.start)),
                 until=a.until,
                 released=a.released,
             )

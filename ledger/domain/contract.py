@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -189,6 +189,17 @@ class Contract:
     def status_at(self, as_of: datetime) -> Status:
         schedule = self.schedule()
         return status_at(self.lifecycle, schedule.start, schedule.end, self.terminated_at, as_of)
+
+    def term_instant(self, as_of: datetime) -> datetime:
+        """`as_of`, moved into the term in force if it falls outside it: the instant whose
+        quantities describe the contract at `as_of`. A draft, or a lease not yet begun,
+        shows the quantities it starts with; one that ended, those it ended with."""
+        schedule = self.schedule()
+        if as_of < schedule.start:
+            return schedule.start
+        if as_of >= schedule.end_in_force:
+            return max(schedule.start, schedule.end_in_force - timedelta(microseconds=1))
+        return as_of
 
     def capacity_at(self, as_of: datetime) -> dict[str, Decimal]:
         schedule = self.schedule()
