@@ -83,6 +83,7 @@ class Outcome:
     replayed: IdempotencyRecord | None = None
     response: Response | None = None
     """(status, body) as rendered in the append's transaction, or as first stored on replay."""
+    refused: Refusal | None = None
 
 
 PERIOD_EVENTS = (ev.PeriodClosed.event_type, ev.PeriodReopened.event_type)
@@ -724,6 +725,13 @@ HANDLERS: dict[type[c.Command], Handler] = {
 Respond = Callable[[Connection, Outcome], Response]
 """Renders a command's answer from the state it left, inside its transaction."""
 
+Refusal = NotFound | RuleViolation
+"""What the domain decides against a request, as opposed to failing to decide (a version
+conflict, a busy ledger): an idempotent request's refusal is its answer, kept like a success."""
+
+Refuse = Callable[[Refusal], Response]
+"""Renders a refusal."""
+
 
 def default_response(_conn: Connection, outcome: Outcome) -> Response:
     return 201, orjson.dumps({**outcome.result, "position": outcome.position}, default=str).decode()
@@ -735,11 +743,15 @@ def execute(
     ctx: Context | None = None,
     respond: Respond | None = None,
     attempts: int = 5,
+    refuse: Refuse | None = None,
 ) -> Outcome:
     """Run `command` in one unit of work (see module docstring).
 
     With `respond` (or an idempotency key) the answer is rendered in the same transaction,
-    so what an idempotent replay returns is exactly what the first call returned.
+    so what an idempotent replay returns is exactly what the first call returned. With an
+    idempotency key and `refuse`, a refusal is an answer too: rendered, remembered with the
+    key and returned (`Outcome.refused`), not raised, so that a repeat gets it again
+    rather than a different answer from a ledger that has moved on.
     """
     ctx = ctx or Context()
     handler = HANDLERS[type(command)]
@@ -757,7 +769,23 @@ def execute(
                     replayed=seen,
                     response=(seen.status_code, seen.response),
                 )
-        decision = handler(State(uow), command, ctx, ledger.clock())
+        try:
+            decision = handler(State(uow), command, ctx, ledger.clock())
+        except (NotFound, RuleViolation) as refusal:
+            if ctx.idempotency is None or refuse is None:
+                raise
+            status, body = refuse(refusal)
+            uow.remember_idempotent(
+                IdempotencyRecord(
+                    ctx.idempotency.scope,
+                    ctx.idempotency.key,
+                    ctx.idempotency.fingerprint,
+                    status,
+                    body,
+                    None,
+                )
+            )
+            return Outcome(result={}, response=(status, body), refused=refusal)
         if ctx.dry_run:
             return Outcome(result=decision.result, planned=decision.events)
         recorded = tuple(uow.append(decision.events, decision.expected))

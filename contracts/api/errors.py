@@ -124,16 +124,18 @@ def _if_match_sent(request: HttpRequest) -> bool:
 Handler = Callable[[HttpRequest, Any], HttpResponse]
 
 
+def refusal(exc: NotFound | RuleViolation) -> HttpResponse:
+    """The answer to a request the domain refused: 404, or 409 naming the rule."""
+    if isinstance(exc, NotFound):
+        return problem(404, str(exc), kind="not-found")
+    return problem(
+        409, exc.detail, kind=f"rules/{exc.rule}", rule=exc.rule, resource=exc.resource, at=exc.at
+    )
+
+
 def _handlers() -> dict[type[Exception], Handler]:
     def rule(request: HttpRequest, exc: RuleViolation) -> HttpResponse:
-        return problem(
-            409,
-            exc.detail,
-            kind=f"rules/{exc.rule}",
-            rule=exc.rule,
-            resource=exc.resource,
-            at=exc.at,
-        )
+        return refusal(exc)
 
     def conflict(request: HttpRequest, exc: ConcurrencyError) -> HttpResponse:
         if _if_match_sent(request):
@@ -167,7 +169,7 @@ def _handlers() -> dict[type[Exception], Handler]:
         )
 
     def not_found(request: HttpRequest, exc: NotFound) -> HttpResponse:
-        return problem(404, str(exc), kind="not-found")
+        return refusal(exc)
 
     def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
         return problem(

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
+from contracts.api.errors import PROBLEM, refusal
 from contracts.api.rendering import to_json
 from contracts.api.schemas import DryRunOut, PlannedEvent
 from contracts.runtime import get_ledger
@@ -18,10 +19,11 @@ from ledger.apikeys import ApiKey
 from ledger.canonical import canonical_json, canonical_model_json
 from ledger.domain.commands import Command
 from ledger.errors import FieldError, InvalidInput, NonCanonicalValue
-from ledger.handlers import Context, IdempotencyRequest, Outcome, execute
+from ledger.handlers import Context, IdempotencyRequest, Outcome, Refusal, execute
 
 Render = Callable[[Connection, Outcome], BaseModel]
 
+JSON = "application/json"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 
@@ -108,15 +110,20 @@ def run(
     def respond(conn: Connection, outcome: Outcome) -> tuple[int, str]:
         return status, to_json(render(conn, outcome)).decode()
 
-    outcome = execute(get_ledger(), command, ctx, respond=respond)
+    def refuse(exc: Refusal) -> tuple[int, str]:
+        answer = refusal(exc)
+        return answer.status_code, answer.content.decode()
+
+    outcome = execute(get_ledger(), command, ctx, respond=respond, refuse=refuse)
     if dry_run:
         body = DryRunOut(dry_run=True, events=_planned(outcome), result=dict(outcome.result))
         return HttpResponse(to_json(body), status=status, content_type="application/json")
     assert outcome.response is not None
     code, text = outcome.response
-    response = HttpResponse(text, status=code, content_type="application/json")
+    refused = code >= 400  # a refusal, answered now or first (see `execute`)
+    response = HttpResponse(text, status=code, content_type=PROBLEM if refused else JSON)
     if outcome.replayed is not None:
         response["Idempotent-Replayed"] = "true"
-    if etag:
+    if etag and not refused:
         response["ETag"] = f'"{orjson.loads(text)["version"]}"'
     return response

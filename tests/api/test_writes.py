@@ -567,6 +567,38 @@ def test_a_repeated_idempotent_post_replays_the_first_answer(
     assert demo.head().position == head
 
 
+def test_a_refusal_is_the_answer_an_idempotent_repeat_gets(demo: Ledger, admin: ApiClient) -> None:
+    """API.md: a repeat returns the first response. A refusal is one: were the repeat
+    decided afresh once room was made, one key would have had two answers."""
+    headers = {"Idempotency-Key": "eval-1"}
+    body = {
+        "workload": "eval",
+        "resource": "gpu.h100",
+        "quantity": "10001",
+        "effective_at": "2026-07-01T00:00:00Z",
+        "reason": "backfill",
+    }
+    first = admin.post(f"/contracts/{LEASE}/allocations", body, headers=headers)
+    assert problem(first, 409)["rule"] == "allocation_exceeds_contract"
+    smaller = {"quantity": "1000", "effective_at": "2026-06-01T00:00:00Z", "reason": "room"}
+    resized = admin.post(f"/contracts/{LEASE}/allocations/alc_training/resize", smaller)
+    assert resized.status_code == 200, resized.content  # decided afresh, the repeat would fit
+    head = demo.head().position
+
+    again = admin.post(f"/contracts/{LEASE}/allocations", body, headers=headers)
+    assert (again.status_code, again.content) == (409, first.content)
+    assert again["Content-Type"] == "application/problem+json"
+    assert again["Idempotent-Replayed"] == "true"
+    assert demo.head().position == head
+
+    unknown = {**CONTRACT, "facility": "nowhere"}
+    refused = admin.post("/contracts", unknown, headers={"Idempotency-Key": "draft-1"})
+    assert problem(refused, 404)
+    repeat = admin.post("/contracts", unknown, headers={"Idempotency-Key": "draft-1"})
+    assert (repeat.status_code, repeat["Idempotent-Replayed"]) == (404, "true")
+    assert repeat.content == refused.content
+
+
 def test_idempotency_keys_belong_to_their_api_key(demo: Ledger, make_client: Any) -> None:
     headers = {"Idempotency-Key": "same"}
     first = make_client("limits:write").post("/tenants/anthropic/limits", LIMIT, headers=headers)
