@@ -34,7 +34,7 @@ from ledger.apikeys import ApiKey
 from ledger.domain import commands as c
 from ledger.domain import contract as contracts_domain
 from ledger.domain.events import Term
-from ledger.errors import NotFound
+from ledger.errors import FieldError, InvalidInput, NotFound
 from ledger.handlers import Outcome
 from ledger.queries import ContractView
 
@@ -95,6 +95,13 @@ def _change(
 def draft_contract(request: HttpRequest, body: ContractIn, dry_run: bool = False) -> HttpResponse:
     key = require(request, WRITE)
     require_tenant(key, body.tenant, "party", body.tenant)
+    if key.tenant is not None and body.id is not None:
+        # Contract ids are one namespace across tenants: "already exists" would tell a bound
+        # key that another tenant holds that id, which it must not be able to learn.
+        raise InvalidInput(
+            "a key bound to a tenant cannot choose a contract's id; one is generated",
+            [FieldError(("body", "id"), "not allowed for a tenant-bound key")],
+        )
     command = c.DraftContract(
         contract_id=body.id,
         provider=body.provider,

@@ -196,6 +196,33 @@ def test_a_bound_key_lists_nothing_of_other_tenants(
     assert facility["resources"][0]["reserved"] == "220000"  # utilisation, not whose it is
 
 
+def test_a_bound_key_cannot_probe_contract_ids_of_other_tenants(
+    other_tenant: Ledger, make_client: MakeClient
+) -> None:
+    """Drafting with a chosen id answered 409 "already exists" for another tenant's
+    contract: ids are one namespace, so a bound key gets one generated instead."""
+    bound = make_client("admin", tenant="acme-ai")
+    draft = {
+        "provider": "spacex",
+        "tenant": "acme-ai",
+        "facility": "colossus-1",
+        "title": "probe",
+        "term": {"start": "2029-01-01T00:00:00Z", "end": "2030-01-01T00:00:00Z"},
+        "capacity": [{"resource": "gpu.h100", "quantity": "1", "unit": "gpu"}],
+    }
+    head = other_tenant.head().position
+    for taken in (LEASE, "ctr_free"):
+        for dry_run in ("true", "false"):
+            refused = bound.post(f"/contracts?dry_run={dry_run}", {**draft, "id": taken})
+            assert problem(refused, 422)["errors"] == [
+                {"loc": ["body", "id"], "msg": "not allowed for a tenant-bound key"}
+            ]
+    assert other_tenant.head().position == head
+    created = bound.post("/contracts", draft)
+    assert created.status_code == 201, created.content
+    assert created.json()["id"].startswith("ctr_")
+
+
 def test_a_bound_key_sees_its_own_tenant(other_tenant: Ledger, make_client: MakeClient) -> None:
     bound = make_client("admin", tenant="anthropic")
     assert bound.get("/tenants/anthropic/entitlements").status_code == 200
