@@ -34,12 +34,18 @@ from ledger.errors import ConcurrencyError, FieldError, InvalidInput, NotFound, 
 from ledger.events import Event, Metadata, NewEvent, RecordedEvent, Source
 from ledger.exact import OutOfRange, bounded
 from ledger.idempotency import IdempotencyRecord
+from ledger.snapshots import Snapshot
 from ledger.store import NO_STREAM, ExpectedVersion
 from ledger.timeline import exceeds
 from ledger.unit_of_work import Ledger, UnitOfWork
 
 BACKDATING_TOLERANCE = timedelta(minutes=1)
 """A change effective further in the past than this is backdated and needs a reason."""
+
+SNAPSHOT_FROM_VERSION = 32
+"""Streams shorter than this are folded from their start on every load: refolding a few
+events costs less than keeping their states alive (measured: snapshots of every 5-event
+contract slowed a command cycle by 5-10%, mostly in the garbage collector's walks)."""
 
 PENDING = 2**62
 """Stands in for the position of an event not yet appended (it sorts after all others)."""
@@ -97,10 +103,21 @@ class State:
         self.uow = uow
 
     def _load(self, stream_id: str) -> Aggregate | None:
-        records = self.uow.read_stream(stream_id)
-        state = fold(records, self.uow.registry)
+        """The stream's current state: its snapshot brought up to date, or a fold from the
+        start when there is none or it no longer matches the stream (see ledger.snapshots)."""
+        registry = self.uow.registry
+        kept = self.uow.snapshots.get(stream_id)
+        records = [] if kept is None else self.uow.read_stream(stream_id, from_version=kept.version)
+        if kept is not None and records and records[0].hash == kept.hash:
+            state = fold(records[1:], registry, cast(Aggregate, kept.state))
+        else:
+            records = self.uow.read_stream(stream_id)
+            state = fold(records, registry)
         if records:
-            self.uow.remember_folded(stream_id, records[-1].stream_version, state)
+            last = records[-1]
+            self.uow.remember_folded(stream_id, last.stream_version, state)
+            if last.stream_version >= SNAPSHOT_FROM_VERSION:
+                self.uow.snapshots.put(stream_id, Snapshot(last.stream_version, last.hash, state))
         return state
 
     def party(self, party_id: str) -> Party | None:

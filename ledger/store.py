@@ -169,10 +169,10 @@ class _Dialect:
 
     @classmethod
     def read_stream(
-        cls, conn: Connection, stream_id: str, up_to_version: int | None
+        cls, conn: Connection, stream_id: str, up_to_version: int | None, from_version: int
     ) -> list[RecordedEvent]:
         up_to = _MAX_POSITION if up_to_version is None else up_to_version
-        return cls.records(conn, cls.STREAM, (stream_id, up_to))
+        return cls.records(conn, cls.STREAM, (stream_id, from_version, up_to))
 
     @classmethod
     def stream_tail(
@@ -208,7 +208,7 @@ def _reads_sql(envelope: str, p: str) -> tuple[str, str, str]:
         f"{between} ORDER BY position LIMIT {p}",
         f"{between} ORDER BY position",
         f"SELECT {envelope} FROM ledger_events WHERE stream_id = {p}"
-        f" AND stream_version <= {p} ORDER BY stream_version",
+        f" AND stream_version >= {p} AND stream_version <= {p} ORDER BY stream_version",
     )
 
 
@@ -492,9 +492,15 @@ class EventStore:
         return _sql(conn).fresh_versions(conn, list(stream_ids))
 
     def read_stream(
-        self, conn: Connection, stream_id: str, up_to_version: int | None = None
+        self,
+        conn: Connection,
+        stream_id: str,
+        up_to_version: int | None = None,
+        *,
+        from_version: int = 1,
     ) -> list[RecordedEvent]:
-        return _sql(conn).read_stream(conn, stream_id, up_to_version)
+        """The stream's events from `from_version` through `up_to_version`, in order."""
+        return _sql(conn).read_stream(conn, stream_id, up_to_version, from_version)
 
     def read_page(
         self,

@@ -22,6 +22,7 @@ from ledger.database import WRITE
 from ledger.errors import ConcurrencyError, IdempotencyRace, LedgerBusy
 from ledger.events import EventRegistry, NewEvent, RecordedEvent
 from ledger.idempotency import IdempotencyRecord
+from ledger.snapshots import Snapshots
 from ledger.store import EventStore, ExpectedVersion, Head
 from ledger.types import utcnow
 
@@ -61,8 +62,12 @@ class UnitOfWork:
     def registry(self) -> EventRegistry:
         return self._ledger.registry
 
-    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
-        return self._ledger.store.read_stream(self.conn, stream_id)
+    def read_stream(self, stream_id: str, *, from_version: int = 1) -> list[RecordedEvent]:
+        return self._ledger.store.read_stream(self.conn, stream_id, from_version=from_version)
+
+    @property
+    def snapshots(self) -> Snapshots:
+        return self._ledger.snapshots
 
     def stream_tail(self, stream_id: str, types: Sequence[str]) -> tuple[int, RecordedEvent | None]:
         return self._ledger.store.stream_tail(self.conn, stream_id, types)
@@ -114,6 +119,7 @@ class Ledger:
         self.projections = list(projections)
         self.clock = clock
         self.store = EventStore(registry, clock)
+        self.snapshots = Snapshots()
         # Bound once: setting the option on each connection cost a tenth of an empty write.
         self._write_engine = engine.execution_options(**{WRITE: True})
 

@@ -28,8 +28,10 @@ def evolve(state: Aggregate | None, event: Event, record: RecordedEvent) -> Aggr
     return state.apply(event, record.effective_at, record.position)
 
 
-def fold(records: Iterable[RecordedEvent], registry: EventRegistry) -> Aggregate | None:
-    state: Aggregate | None = None
+def fold(
+    records: Iterable[RecordedEvent], registry: EventRegistry, state: Aggregate | None = None
+) -> Aggregate | None:
+    """`state` (None: the stream's start) after `records`."""
     for record in records:
         state = evolve(state, record.decode(registry), record)
     return state

@@ -258,9 +258,9 @@ def count_stream_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     reads: list[str] = []
     read_stream = EventStore.read_stream
 
-    def counted(store: EventStore, conn: Any, stream_id: str, *args: Any) -> Any:
+    def counted(store: EventStore, conn: Any, stream_id: str, *args: Any, **kw: Any) -> Any:
         reads.append(stream_id)
-        return read_stream(store, conn, stream_id, *args)
+        return read_stream(store, conn, stream_id, *args, **kw)
 
     monkeypatch.setattr(EventStore, "read_stream", counted)
     return reads
