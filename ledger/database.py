@@ -29,6 +29,12 @@ class DatabaseSettings:
     lock_timeout_ms: int = 5_000
     idle_in_transaction_timeout_ms: int = 60_000
     sqlite_busy_timeout_ms: int = 30_000
+    # SQLite checkpoints its WAL (and fsyncs it) each time this many pages have been written
+    # since the last one. The default, 1,000, counts pages, and a ledger commit writes many
+    # (the events table, its four indexes and the head; the projection tables and theirs):
+    # that checkpointed every 60-160 commits. Ten times as many cost up to 40 MB of WAL and
+    # made one-event appends about 8% faster (bench/peer.py).
+    sqlite_wal_autocheckpoint_pages: int = 10_000
     pool_size: int = 10
 
 
@@ -73,6 +79,7 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={int(settings.sqlite_wal_autocheckpoint_pages)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

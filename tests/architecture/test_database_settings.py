@@ -83,12 +83,18 @@ def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(ledger: Ledger)
     with ledger.engine.connect() as conn:
         pragmas = [
             conn.exec_driver_sql(f"PRAGMA {p}").scalar()
-            for p in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
+            for p in (
+                "journal_mode",
+                "foreign_keys",
+                "busy_timeout",
+                "synchronous",
+                "wal_autocheckpoint",
+            )
         ]
     with connection.cursor() as cursor:
         djangos = []
         for p in ("journal_mode", "foreign_keys", "busy_timeout"):
             cursor.execute(f"PRAGMA {p}")
             djangos.append(cursor.fetchone()[0])
-    assert pragmas == ["wal", 1, 30000, 1]
+    assert pragmas == ["wal", 1, 30000, 1, 10000]
     assert djangos == ["wal", 1, 30000]
