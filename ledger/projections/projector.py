@@ -35,7 +35,7 @@ from ledger.domain.events import (
 )
 from ledger.domain.facility import Facility
 from ledger.domain.party import LimitEntry, Party
-from ledger.driver import Driver, driver_connection, in_style
+from ledger.driver import Driver, driver_connection, in_style, pipelined
 from ledger.events import Event, EventRegistry, RecordedEvent
 from ledger.projections.documents import allocation_document, to_document
 from ledger.projections.series import Interval, Row, SeriesKey, SeriesStore, SqlSeriesStore, rewrite
@@ -411,11 +411,12 @@ class EntitlementProjection:
         series = SqlSeriesStore(conn, tables)
         contracts = SqlContractStore(conn, tables)
         states = StreamStates(conn, self.registry, folded)
-        for record in events:
-            if record.type not in self.registry:
-                continue
-            event = record.decode(self.registry)
-            before = states.before(record)
-            after = evolve(before, event, record)
-            states.remember(record, after)
-            project_event(record, event, before, after, series, contracts)
+        with pipelined(conn):  # its writes need no answer: one round trip for them all
+            for record in events:
+                if record.type not in self.registry:
+                    continue
+                event = record.decode(self.registry)
+                before = states.before(record)
+                after = evolve(before, event, record)
+                states.remember(record, after)
+                project_event(record, event, before, after, series, contracts)
