@@ -138,8 +138,8 @@ class State:
         and a backdated change landed in a period just closed. With the lock, a close
         either committed before this read (and is seen) or commits after this command.
         """
-        self.uow.lock_appends()
-        version, latest = self.uow.stream_tail(parties.stream_id(party_id), PERIOD_EVENTS)
+        stream = parties.stream_id(party_id)
+        version, latest = self.uow.locked_stream_tail(stream, PERIOD_EVENTS)
         if version == 0:
             raise NotFound("party", party_id)
         if latest is None:

@@ -36,7 +36,7 @@ from ledger.canonical import (
     envelope_bytes,
 )
 from ledger.canonical import format_timestamp as _ts
-from ledger.driver import driver_connection
+from ledger.driver import driver_connection, pipelined
 from ledger.errors import ConcurrencyError, DuplicateEvent, InvalidInput
 from ledger.events import EventRegistry, NewEvent, RecordedEvent
 from ledger.tables import events, head
@@ -137,6 +137,13 @@ class _Dialect:
         )
         return cls.HEAD.format(versions=versions)
 
+    LOCK: str | None  # takes the append lock without reading (None: the transaction has it)
+
+    @classmethod
+    def take_lock(cls, conn: Connection) -> None:
+        if cls.LOCK is not None:
+            driver_connection(conn).execute(cls.LOCK)
+
     VERSIONS: str  # per stream of a list passed as one parameter: (stream, its version)
 
     @staticmethod
@@ -218,6 +225,7 @@ class _SQLite(_Dialect):
     ENVELOPE, P = _ENVELOPE_SQL, "?"
     PAGE, RANGE, STREAM = _reads_sql(ENVELOPE, P)
     HEAD = "SELECT position, hash, recorded_at{versions} FROM ledger_head WHERE id = 1"
+    LOCK = None  # BEGIN IMMEDIATE took it
 
     @staticmethod
     def timestamp(value: Any) -> datetime:
@@ -264,6 +272,7 @@ class _Postgres(_Dialect):
         "SELECT h.position, h.hash, h.recorded_at{versions} FROM ledger_head h"
         " WHERE h.id = 1 FOR UPDATE OF h"
     )
+    LOCK = "SELECT 1 FROM ledger_head WHERE id = 1 FOR UPDATE"
 
     # The rows are envelopes as they are: the session runs in UTC (ledger.database), where
     # psycopg hands back `timezone.utc` datetimes (tested), the envelope's own form.
@@ -585,11 +594,22 @@ class EventStore:
 
     @staticmethod
     def stream_tail(
-        conn: Connection, stream_id: str, types: Sequence[str]
+        conn: Connection, stream_id: str, types: Sequence[str], *, locked: bool = False
     ) -> tuple[int, RecordedEvent | None]:
         """The stream's version (0: no such stream) and its latest event of one of `types`,
-        in one statement, without reading the rest of the stream."""
-        return _sql(conn).stream_tail(conn, stream_id, types)
+        in one statement, without reading the rest of the stream.
+
+        `locked`: take the append lock first (held until the transaction ends). On
+        PostgreSQL the lock and the read go out pipelined, in one round trip: the server
+        runs the read once the lock is had, and under READ COMMITTED its snapshot then
+        holds every append committed before.
+        """
+        sql = _sql(conn)
+        if not locked:
+            return sql.stream_tail(conn, stream_id, types)
+        with pipelined(conn):
+            sql.take_lock(conn)
+            return sql.stream_tail(conn, stream_id, types)
 
     @staticmethod
     def position_at(conn: Connection, moment: datetime) -> int:

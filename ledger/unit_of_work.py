@@ -76,11 +76,13 @@ class UnitOfWork:
         """Offer the state folded from `stream_id` at `version` to the inline projections."""
         self.folded[stream_id] = (version, state)
 
-    def lock_appends(self) -> None:
-        """Hold the append lock until this unit of work ends: no other append commits
-        meanwhile, so what is read from here on is what this one's events will follow.
-        (SQLite write transactions hold it from their start.)"""
-        self._ledger.store.lock_head(self.conn)
+    def locked_stream_tail(
+        self, stream_id: str, types: Sequence[str]
+    ) -> tuple[int, RecordedEvent | None]:
+        """`stream_tail`, read once the append lock is held (until this unit of work ends):
+        no other append commits meanwhile, so what it reads is what this one's events will
+        follow, whether or not they go to that stream."""
+        return self._ledger.store.stream_tail(self.conn, stream_id, types, locked=True)
 
     def stream_versions(self, stream_ids: Sequence[str]) -> dict[str, int]:
         return self._ledger.store.stream_versions(self.conn, stream_ids)
