@@ -1,9 +1,12 @@
 """Restoring a full JSONL export into an empty ledger: positions and hashes come out
 identical, so an export of the restored ledger is byte for byte the original.
 
-The file is checked as it is read (every hash, every link, from genesis, without a gap)
-and written in one transaction: a broken file, or a ledger that is not empty, leaves the
-database exactly as it was. The projections are rebuilt afterwards.
+The file is checked as it is read, all of it before anything commits: every hash and link
+from genesis without a gap, every stream from its version 1, and every event decoded and
+folded into its aggregate, as the projections will fold it. It is written in one
+transaction: a broken file, or a ledger that is not empty, leaves the database exactly as
+it was. (Events are append-only: one committed and found wrong afterwards could never be
+taken back.) The projections are rebuilt afterwards.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ledger.canonical import GENESIS_HASH, canonical_json, parse_timestamp
-from ledger.errors import InvalidInput
+from ledger.domain.aggregates import Aggregate, evolve
+from ledger.errors import InvalidInput, LedgerError
+from ledger.events import RecordedEvent
 from ledger.projections.rebuild import rebuild
+from ledger.store import ENVELOPE_COLUMNS
 from ledger.tables import events, head
 from ledger.unit_of_work import Ledger
 from ledger.verify import Broken, ChainChecker, read_jsonl
@@ -50,10 +56,29 @@ def _row(envelope: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _fold(ledger: Ledger, states: dict[str, Aggregate], row: dict[str, Any], line: int) -> None:
+    """Fold the row's event into its stream's state, as a rebuild will: what the ledger's
+    own code cannot read or fold must be refused before it is committed."""
+    stream, version = row["stream_id"], row["stream_version"]
+    state = states.get(stream)
+    if state is None and version != 1:
+        raise Broken(line, f"stream {stream} starts at version {version}, not 1")
+    record = RecordedEvent(*(row[column.name] for column in ENVELOPE_COLUMNS))
+    if record.type not in ledger.registry:
+        raise Broken(line, f"unknown event type {record.type!r}")
+    try:
+        states[stream] = evolve(state, record.decode(ledger.registry), record)
+    except LedgerError as exc:  # the payload does not decode
+        raise Broken(line, str(exc)) from None
+    except (TypeError, ValueError) as exc:
+        raise Broken(line, f"{record.type} cannot be folded into {stream}: {exc}") from None
+
+
 def restore(
     ledger: Ledger, path: Path, on_progress: Callable[[int], None] | None = None
 ) -> Restored:
     checker = ChainChecker()
+    states: dict[str, Aggregate] = {}
     last: dict[str, Any] | None = None
     with ledger.write() as uow, path.open("rb") as stream:
         conn = uow.conn
@@ -68,7 +93,9 @@ def restore(
                     raise Broken(number, f"position {envelope['position']} where {number} was due")
                 if number == 1 and envelope["prev_hash"] != GENESIS_HASH:
                     raise Broken(number, "the first event does not start the chain")
-                batch.append(_row(envelope))
+                row = _row(envelope)
+                _fold(ledger, states, row, number)
+                batch.append(row)
                 last = envelope
                 if len(batch) == BATCH:
                     conn.execute(insert(events), batch)

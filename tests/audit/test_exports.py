@@ -21,7 +21,7 @@ from ledger.canonical import canonical_json
 from ledger.demo import LEASE, ORBITAL
 from ledger.signing import Signer
 from ledger.unit_of_work import Ledger
-from ledger.verify import canonical, main, manifest_body
+from ledger.verify import canonical, event_hash, main, manifest_body
 from tests import support
 from tests.api.conftest import ApiClient, MakeClient
 
@@ -333,6 +333,69 @@ def test_import_refuses_a_broken_file_and_writes_nothing(demo: Ledger, tmp_path:
         assert demo.head().position == 0
     with demo.read() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM ledger_events").scalar() == 0
+
+
+def rechained(envelopes: list[dict[str, Any]]) -> bytes:
+    """The envelopes with every hash recomputed: a forgery the chain alone cannot see."""
+    previous = "0" * 64
+    for envelope in envelopes:
+        envelope["prev_hash"] = previous
+        envelope["hash"] = previous = event_hash(envelope)
+    return b"".join(canonical(envelope) + b"\n" for envelope in envelopes)
+
+
+def forge(original: Path, change: Any) -> bytes:
+    envelopes = [json.loads(line) for line in original.read_bytes().splitlines()]
+    change(envelopes)
+    return rechained(envelopes)
+
+
+def _drop_a_required_field(envelopes: list[dict[str, Any]]) -> None:
+    del next(e for e in envelopes if e["type"] == "PartyRegistered")["payload"]["name"]
+
+
+def _start_a_stream_past_version_1(envelopes: list[dict[str, Any]]) -> None:
+    for envelope in envelopes:
+        if envelope["stream_id"] == "party-anthropic":
+            envelope["stream_version"] += 4
+
+
+def _unknown_type(envelopes: list[dict[str, Any]]) -> None:
+    envelopes[3]["type"] = "PartyPromoted"
+
+
+def _start_a_stream_mid_story(envelopes: list[dict[str, Any]]) -> None:
+    first = next(e for e in envelopes if e["type"] == "ContractDrafted")
+    first["type"], first["payload"] = "ContractVoided", {}
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (_drop_a_required_field, "name"),
+        (_start_a_stream_past_version_1, "starts at version 5, not 1"),
+        (_unknown_type, "PartyPromoted"),
+        (_start_a_stream_mid_story, "cannot be folded"),
+    ],
+    ids=["invalid payload", "stream past version 1", "unknown type", "stream mid-story"],
+)
+def test_import_refuses_a_rechained_forgery_the_ledger_cannot_fold(
+    demo: Ledger, tmp_path: Path, change: Any, error: str
+) -> None:
+    """Every hash of these files is right; their events are not. They used to be committed,
+    then found out by the rebuild ("nothing imported"), and the append-only ledger could
+    never be emptied again."""
+    original, _ = export(tmp_path)
+    support.reset_ledger(demo.engine)
+    forged = tmp_path / "forged.jsonl"
+    forged.write_bytes(forge(original, change))
+    with pytest.raises(CommandError, match=error):
+        call_command("import_events", str(forged))
+    assert demo.head().position == 0
+    with demo.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM ledger_events").scalar() == 0
+    call_command("import_events", str(original))  # the genuine file still restores
+    assert demo.verify().ok
 
 
 def test_a_filtered_export_does_not_import(demo: Ledger, tmp_path: Path) -> None:
