@@ -197,6 +197,24 @@ def manifest_body(manifest: dict[str, Any]) -> bytes:
     return canonical({k: v for k, v in manifest.items() if k != "signature"})
 
 
+def _raw_key(pem: bytes) -> bytes | None:
+    """The key itself, whatever the PEM's line endings and trailing whitespace."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        PublicFormat,
+        load_pem_public_key,
+    )
+
+    try:
+        key = load_pem_public_key(pem)
+    except ValueError:
+        return None
+    if not isinstance(key, Ed25519PublicKey):
+        return None
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
 def check_manifest(manifest: dict[str, Any], summary: Summary, public_key_pem: bytes) -> None:
     """The manifest is signed by the trusted key and describes this file.
 
@@ -213,7 +231,7 @@ def check_manifest(manifest: dict[str, Any], summary: Summary, public_key_pem: b
         raise Broken(0, "the public key is not a PEM Ed25519 key") from None
     if not isinstance(key, Ed25519PublicKey):
         raise Broken(0, "the public key is not an Ed25519 key")
-    if manifest.get("public_key", "").encode() != public_key_pem:
+    if _raw_key(str(manifest.get("public_key", "")).encode()) != _raw_key(public_key_pem):
         raise Broken(0, "the manifest names another signing key")
     try:
         key.verify(base64.b64decode(manifest.get("signature", "")), manifest_body(manifest))

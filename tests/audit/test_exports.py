@@ -214,6 +214,16 @@ def test_a_tampered_manifest_or_another_key_is_rejected(
     assert verifies(file, manifest_path, public_key)[0] == 0
 
 
+def test_the_trusted_key_may_come_with_other_line_endings(
+    demo: Ledger, tmp_path: Path, public_key: Path
+) -> None:
+    file, manifest = export(tmp_path)
+    pem = public_key.read_text()
+    for variant in (pem.rstrip("\n"), pem.replace("\n", "\r\n"), pem + "\n\n"):
+        public_key.write_bytes(variant.encode())
+        assert verifies(file, manifest, public_key)[0] == 0, repr(variant[-4:])
+
+
 def test_a_manifest_re_signed_with_a_key_it_names_itself_is_rejected(
     demo: Ledger, tmp_path: Path, public_key: Path
 ) -> None:
