@@ -27,7 +27,7 @@ from ledger.domain import contract as contracts_domain
 from ledger.domain import facility as facilities_domain
 from ledger.domain import party as parties_domain
 from ledger.domain.contract import status_at as contract_status
-from ledger.errors import NotFound
+from ledger.errors import FieldError, InvalidInput, NotFound
 from ledger.projections.documents import from_document
 from ledger.projections.projector import CAPACITY, FACILITY, LIMIT
 from ledger.projections.series import SeriesKey
@@ -743,6 +743,13 @@ def timeline(
     known_at: KnownAt = None,
 ) -> list[TimelineItem]:
     """The capacity step function over [start, end), per resource, for proration."""
+    if not start < end:
+        # An empty or inverted window has no steps; answering one (valid_to before
+        # valid_from) would hand a prorating biller a negative duration.
+        raise InvalidInput(
+            "the window is empty: `from` must be before `to`",
+            [FieldError(("query", "to"), "must be after from")],
+        )
     snap = tenant_snapshot(conn, tenant)
     known = knowledge(conn, snap, known_at)
     items = []

@@ -394,6 +394,11 @@ def test_list_parameters_are_validated(demo: Ledger, admin: ApiClient) -> None:
     ]
     problem(admin.get("/events", after="-1"), 422)
     problem(admin.get("/tenants/anthropic/entitlements/timeline", to="2027-01-01T00:00:00Z"), 422)
+    for start, end in (("2026-05-10", "2026-05-10"), ("2026-06-10", "2026-05-10")):
+        # An empty or inverted window: its "steps" would have negative durations.
+        window = {"from": f"{start}T00:00:00Z", "to": f"{end}T00:00:00Z"}
+        found = problem(admin.get("/tenants/anthropic/entitlements/timeline", **window), 422)
+        assert found["errors"] == [{"loc": ["query", "to"], "msg": "must be after from"}]
     problem(admin.get("/tenants/anthropic/entitlements/changes"), 422)
 
 
