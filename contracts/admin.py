@@ -25,6 +25,7 @@ from ledger.canonical import parse_timestamp
 from ledger.domain import contract as contracts_domain
 from ledger.errors import InvalidInput, NotFound
 from ledger.feed import tenant_stream_ids
+from ledger.timeline import END_OF_TIME
 
 admin.site.site_header = "Capacity-contract ledger"
 admin.site.site_title = "Ledger admin"
@@ -36,13 +37,37 @@ def _can(request: HttpRequest, permission: str) -> bool:
 
 
 def _when(request: HttpRequest, name: str) -> datetime | None:
+    """An instant from the query string; None when absent or not one the ledger holds."""
     text = request.GET.get(name, "").strip()
     if not text:
         return None
     try:
-        return parse_timestamp(text if "T" in text else f"{text}T00:00:00+00:00")
+        moment = parse_timestamp(text if "T" in text else f"{text}T00:00:00+00:00")
     except InvalidInput:
         return None
+    return moment if moment < END_OF_TIME else None
+
+
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def _shifted(moment: datetime, days: int) -> datetime:
+    """`moment` moved by `days`, kept between the first instant and the ledger's end of
+    time (a chart around a term ending in 9999 must not overflow)."""
+    try:
+        return min(max(moment + timedelta(days=days), EARLIEST), END_OF_TIME)
+    except OverflowError:
+        return END_OF_TIME if days > 0 else EARLIEST
+
+
+_MAX_POSITION_DIGITS = 18  # positions are 64-bit integers
+
+
+def _at_position(model: Any, object_id: str) -> Any:
+    """The row an admin URL names by its position; None for anything that is not one."""
+    if not object_id.isdigit() or len(object_id) > _MAX_POSITION_DIGITS:
+        return None
+    return model.objects.filter(position=int(object_id)).first()
 
 
 class ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -198,7 +223,7 @@ class PartyAdmin(ReadOnly):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
-        party = Party.objects.filter(position=object_id).first()
+        party = _at_position(Party, object_id)
         if party is None:
             raise Http404
         return HttpResponseRedirect(reverse("admin:contracts_party_page", args=[party.subject]))
@@ -220,7 +245,7 @@ class PartyAdmin(ReadOnly):
         known_text = request.GET.get("known_at", "").strip()
         known_at: int | datetime | None = None
         if known_text.isdigit():
-            known_at = int(known_text)
+            known_at = min(int(known_text), 2**53 - 1)  # past the head is the head
         elif known_text:
             known_at = _when(request, "known_at")
         with get_ledger().read() as conn:
@@ -234,7 +259,7 @@ class PartyAdmin(ReadOnly):
             if "tenant" in party.roles:
                 entitlements = queries.entitlements(conn, party_id, as_of, known_at)
                 closed = directory.closed_through(conn, party_id)
-                start, end = as_of - timedelta(days=365), as_of + timedelta(days=730)
+                start, end = _shifted(as_of, -365), _shifted(as_of, 730)
                 items = queries.timeline(conn, party_id, start, end, known_at=known_at)
                 for resource in sorted({i.resource for i in items}):
                     chart = steps_svg(
@@ -301,7 +326,7 @@ class FacilityAdmin(ReadOnly):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
         """The facility's utilisation now: capacity, reserved and free, contract by contract."""
-        facility = Facility.objects.filter(position=object_id).first()
+        facility = _at_position(Facility, object_id)
         if facility is None:
             raise Http404
         with get_ledger().read() as conn:
@@ -381,7 +406,7 @@ class AllocationAdmin(ReadOnly):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
-        allocation = Allocation.objects.filter(position=object_id).first()
+        allocation = _at_position(Allocation, object_id)
         if allocation is None:
             raise Http404
         return HttpResponseRedirect(
@@ -511,8 +536,7 @@ class ContractAdmin(ReadOnly):
             shown_at = min(max(now, view.term.start), view.term.end - timedelta(microseconds=1))
             view = queries.contract(conn, object_id, shown_at)
             state = queries.contract_lifecycle(conn, object_id)
-            start = view.term.start - timedelta(days=30)
-            end = view.term.end + timedelta(days=30)
+            start, end = _shifted(view.term.start, -30), _shifted(view.term.end, 30)
             items = queries.contract_timeline(conn, object_id, start, end)
             history = ledger.store.read_stream(conn, contracts_domain.stream_id(object_id))
         charts = [

@@ -244,3 +244,37 @@ def test_the_facility_page_shows_utilisation_and_changes_capacity(
     )
     assert grown.status_code == 302
     assert last_event(demo).type == "FacilityCapacityChanged"
+
+
+def test_pages_at_the_edges_of_time_and_bad_urls_never_fail(demo: Ledger, ops: Client) -> None:
+    """A term ending in 9999, a tenant page far in the future or at a huge position, and
+    ids that are not positions: each used to be a 500."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from ledger.domain import commands as c
+    from ledger.domain.events import CapacityLine
+    from ledger.handlers import Context, execute
+
+    execute(
+        demo,
+        c.DraftContract(
+            contract_id="ctr_long",
+            provider="spacex",
+            tenant="anthropic",
+            facility="colossus-1",
+            title="perpetual",
+            term={  # type: ignore[arg-type]
+                "start": datetime(1, 1, 2, tzinfo=UTC),
+                "end": datetime(9999, 12, 30, tzinfo=UTC),
+            },
+            capacity=(CapacityLine(resource="gpu.h100", quantity=Decimal(1), unit="gpu"),),
+        ),
+        Context(actor="ops", source="cli"),
+    )
+    assert ops.get(f"{ADMIN}/contract/ctr_long/change/").status_code == 200
+    for query in ("as_of=9999-01-01", "as_of=0001-01-02", "known_at=99999999999999999999999"):
+        assert ops.get(f"{ADMIN}/party/anthropic/page/?{query}").status_code == 200, query
+    for kind in ("party", "facility", "allocation"):
+        for object_id in ("abc", "1" * 40):
+            assert ops.get(f"{ADMIN}/{kind}/{object_id}/change/").status_code == 404
