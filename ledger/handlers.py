@@ -394,6 +394,15 @@ def revise_draft(state: State, cmd: c.ReviseDraft, ctx: Context, now: datetime) 
     changes = cmd.model_dump(exclude={"contract_id"}, exclude_none=True)
     if not changes:
         raise InvalidInput("nothing to revise: give at least one draft field")
+    if cmd.tenant is not None and cmd.tenant != contract.tenant:
+        # What a tenant may read (its event feed, its exports) follows the contracts that
+        # name it. Moved to another tenant, a draft's earlier events would belong to a feed
+        # its new tenant had already read past, and its later ones to a feed its old tenant
+        # could no longer see.
+        raise InvalidInput(
+            "a draft's tenant is fixed: void it and draft again for the other tenant",
+            [FieldError(("tenant",), "fixed once drafted")],
+        )
     event = ev.ContractDraftRevised(**changes)
     revised: Contract = pending(contract, event, now)
     if not revised.capacity:

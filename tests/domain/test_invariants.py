@@ -1428,7 +1428,18 @@ def test_rejects_parties_in_the_wrong_role(colossus: Ledger) -> None:
         "party_role",
     )
     run(colossus, draft_command())
-    assert_rejected(colossus, c.ReviseDraft(contract_id=LEASE, tenant="spacex"), "party_role")
+
+
+def test_a_drafts_tenant_is_fixed(colossus: Ledger) -> None:
+    """Revising it would move the draft's stream between two tenants' feeds, one of which
+    had already read past its first events (see `revise_draft`)."""
+    run(colossus, c.RegisterParty(party_id="openai", name="OpenAI", roles=("tenant",)))
+    run(colossus, draft_command())
+    refusal = assert_refused(
+        colossus, c.ReviseDraft(contract_id=LEASE, tenant="openai"), InvalidInput
+    )
+    assert [e.loc for e in refusal.errors] == [("tenant",)]
+    run(colossus, c.ReviseDraft(contract_id=LEASE, tenant="anthropic", title="same tenant"))
 
 
 # == NotFound =================================================================================
