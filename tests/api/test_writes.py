@@ -400,6 +400,10 @@ def test_list_parameters_are_validated(demo: Ledger, admin: ApiClient) -> None:
         found = problem(admin.get("/tenants/anthropic/entitlements/timeline", **window), 422)
         assert found["errors"] == [{"loc": ["query", "to"], "msg": "must be after from"}]
     problem(admin.get("/tenants/anthropic/entitlements/changes"), 422)
+    inverted = problem(
+        admin.get("/tenants/anthropic/entitlements/changes", since_position="5", known_at="3"), 422
+    )
+    assert inverted["errors"][0]["loc"] == ["query", "since_position"]
 
 
 # -- domain rules: 409 naming the rule, the resource and the instant ---------------------
