@@ -763,6 +763,15 @@ def default_response(_conn: Connection, outcome: Outcome) -> Response:
     return 201, orjson.dumps({**outcome.result, "position": outcome.position}, default=str).decode()
 
 
+def _remember(
+    uow: UnitOfWork, request: IdempotencyRequest, response: Response, position: int | None
+) -> None:
+    status, body = response
+    uow.remember_idempotent(
+        IdempotencyRecord(request.scope, request.key, request.fingerprint, status, body, position)
+    )
+
+
 def execute(
     ledger: Ledger,
     command: c.Command,
@@ -800,18 +809,9 @@ def execute(
         except (NotFound, RuleViolation) as refusal:
             if ctx.idempotency is None or refuse is None:
                 raise
-            status, body = refuse(refusal)
-            uow.remember_idempotent(
-                IdempotencyRecord(
-                    ctx.idempotency.scope,
-                    ctx.idempotency.key,
-                    ctx.idempotency.fingerprint,
-                    status,
-                    body,
-                    None,
-                )
-            )
-            return Outcome(result={}, response=(status, body), refused=refusal)
+            response = refuse(refusal)
+            _remember(uow, ctx.idempotency, response, None)
+            return Outcome(result={}, response=response, refused=refusal)
         if ctx.dry_run:
             return Outcome(result=decision.result, planned=decision.events)
         recorded = tuple(uow.append(decision.events, decision.expected))
@@ -821,17 +821,7 @@ def execute(
         outcome = dataclasses.replace(outcome, response=render(uow.conn, outcome))
         if ctx.idempotency is not None:
             assert outcome.response is not None
-            status, body = outcome.response
-            uow.remember_idempotent(
-                IdempotencyRecord(
-                    ctx.idempotency.scope,
-                    ctx.idempotency.key,
-                    ctx.idempotency.fingerprint,
-                    status,
-                    body,
-                    outcome.position,
-                )
-            )
+            _remember(uow, ctx.idempotency, outcome.response, outcome.position)
         return outcome
 
     if ctx.dry_run:

@@ -32,6 +32,13 @@ CONTRACT = {
     "term": {"start": "2028-05-06T00:00:00Z", "end": "2029-05-06T00:00:00Z"},
     "capacity": [{"resource": "gpu.h100", "quantity": "100000", "unit": "gpu"}],
 }
+OVER_ALLOCATION = {  # one GPU more than the demo lease has left from July 2026
+    "workload": "eval",
+    "resource": "gpu.h100",
+    "quantity": "10001",
+    "effective_at": "2026-07-01T00:00:00Z",
+    "reason": "backfill",
+}
 LIMIT = {
     "plan": "claude-code-pro",
     "limit": "requests-per-5h",
@@ -413,13 +420,7 @@ def test_an_over_allocation_is_409_with_rule_resource_and_instant(
     demo: Ledger, admin: ApiClient
 ) -> None:
     head = demo.head().position
-    body = {
-        "workload": "eval",
-        "resource": "gpu.h100",
-        "quantity": "10001",
-        "effective_at": "2026-07-01T00:00:00Z",
-        "reason": "backfill",
-    }
+    body = dict(OVER_ALLOCATION)
     found = problem(admin.post(f"/contracts/{LEASE}/allocations", body), 409)
     assert found["rule"] == "allocation_exceeds_contract"
     assert found["type"].endswith("/rules/allocation_exceeds_contract")
@@ -580,13 +581,7 @@ def test_a_refusal_is_the_answer_an_idempotent_repeat_gets(demo: Ledger, admin: 
     """API.md: a repeat returns the first response. A refusal is one: were the repeat
     decided afresh once room was made, one key would have had two answers."""
     headers = {"Idempotency-Key": "eval-1"}
-    body = {
-        "workload": "eval",
-        "resource": "gpu.h100",
-        "quantity": "10001",
-        "effective_at": "2026-07-01T00:00:00Z",
-        "reason": "backfill",
-    }
+    body = dict(OVER_ALLOCATION)
     first = admin.post(f"/contracts/{LEASE}/allocations", body, headers=headers)
     assert problem(first, 409)["rule"] == "allocation_exceeds_contract"
     smaller = {"quantity": "1000", "effective_at": "2026-06-01T00:00:00Z", "reason": "room"}
