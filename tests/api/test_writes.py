@@ -12,7 +12,7 @@ import pytest
 
 from ledger import queries
 from ledger.demo import LEASE, ORBITAL
-from ledger.unit_of_work import Ledger
+from ledger.unit_of_work import Ledger, UnitOfWork
 from tests.api.conftest import ApiClient, problem
 
 FACILITY = {
@@ -555,6 +555,36 @@ def test_if_match_with_a_stale_version_is_412(demo: Ledger, admin: ApiClient) ->
 
 
 # -- idempotency ---------------------------------------------------------------------------
+
+
+def test_a_pinned_repeat_that_lost_to_its_first_copy_replays_it(
+    demo: Ledger, admin: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two copies of one request, both with If-Match and the same key, run concurrently:
+    the second looks for the key before the first commits, then conflicts with it. It
+    must answer what the first did, not 412. (The race is staged: the second copy's first
+    look is made to miss.)"""
+    etag = admin.get(f"/contracts/{ORBITAL}")["ETag"]
+    headers = {"If-Match": etag, "Idempotency-Key": "revise-1"}
+    first = admin.post(f"/contracts/{ORBITAL}/revise", {"title": "x"}, headers=headers)
+    assert first.status_code == 200
+    find = UnitOfWork.find_idempotent
+    looks: list[object] = []
+
+    def too_early(uow: UnitOfWork, *args: Any) -> Any:
+        looks.append(args)
+        return None if len(looks) == 1 else find(uow, *args)
+
+    monkeypatch.setattr(UnitOfWork, "find_idempotent", too_early)
+    head = demo.head().position
+    second = admin.post(f"/contracts/{ORBITAL}/revise", {"title": "x"}, headers=headers)
+    assert (second.status_code, second.content) == (200, first.content)
+    assert second["Idempotent-Replayed"] == "true"
+    assert (len(looks), demo.head().position) == (2, head)
+    other = admin.post(
+        f"/contracts/{ORBITAL}/revise", {"title": "x"}, headers={**headers, "Idempotency-Key": "2"}
+    )
+    problem(other, 412)  # a stale pin without its first copy still conflicts
 
 
 def test_a_repeated_idempotent_post_replays_the_first_answer(
