@@ -45,7 +45,8 @@ def _when(request: HttpRequest, name: str) -> datetime | None:
         moment = parse_timestamp(text if "T" in text else f"{text}T00:00:00+00:00")
     except InvalidInput:
         return None
-    return moment if moment < END_OF_TIME else None
+    # Every interval ends at END_OF_TIME at the latest: later is the last instant before it.
+    return min(moment, END_OF_TIME - timedelta(microseconds=1))
 
 
 EARLIEST = datetime.min.replace(tzinfo=UTC)
@@ -60,14 +61,22 @@ def _shifted(moment: datetime, days: int) -> datetime:
         return END_OF_TIME if days > 0 else EARLIEST
 
 
-_MAX_POSITION_DIGITS = 18  # positions are 64-bit integers
+_MAX_POSITION = 2**63 - 1  # positions are 64-bit integers
+
+
+def _position(text: str) -> int | None:
+    """`text` as a position: ASCII digits only (`str.isdigit` also takes superscripts and
+    other scripts' digits)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if number <= _MAX_POSITION else None
 
 
 def _at_position(model: Any, object_id: str) -> Any:
     """The row an admin URL names by its position; None for anything that is not one."""
-    if not object_id.isdigit() or len(object_id) > _MAX_POSITION_DIGITS:
-        return None
-    return model.objects.filter(position=int(object_id)).first()
+    position = _position(object_id)
+    return None if position is None else model.objects.filter(position=position).first()
 
 
 class ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -244,7 +253,7 @@ class PartyAdmin(ReadOnly):
         as_of = _when(request, "as_of") or datetime.now(UTC)
         known_text = request.GET.get("known_at", "").strip()
         known_at: int | datetime | None = None
-        if known_text.isdigit():
+        if known_text.isascii() and known_text.isdigit():
             known_at = min(int(known_text), 2**53 - 1)  # past the head is the head
         elif known_text:
             known_at = _when(request, "known_at")

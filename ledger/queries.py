@@ -777,9 +777,10 @@ def changes(
     `since_position` and what is known at `known_at`: what a billing system re-bills."""
     snap = tenant_snapshot(conn, tenant)
     known = knowledge(conn, snap, known_at)
-    if known_at is not None and since_position > known.position:
-        # Inverted: there is no "later" to compare with. (Without known_at, a poller at or
-        # past the head simply has nothing new.)
+    if since_position > known.position and known.position < snap.head_position:
+        # Inverted: known_at names a point before since_position, so there is no "later" to
+        # compare with. (A known_at at or past the head is the head, as no known_at is: a
+        # poller at or past it simply has nothing new.)
         raise InvalidInput(
             f"since_position {since_position} is after known_at (position {known.position})",
             [FieldError(("query", "since_position"), "must not be after known_at")],

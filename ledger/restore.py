@@ -121,6 +121,7 @@ def restore(
                 recorded_at=parse_timestamp(last["recorded_at"]),
             )
         )
+    states.clear()  # the rebuild replays them again: do not hold both at once
     rebuild(ledger)
     assert last is not None
     return Restored(checker.summary.count, last["position"], last["hash"])

@@ -199,6 +199,7 @@ def manifest_body(manifest: dict[str, Any]) -> bytes:
 
 def _raw_key(pem: bytes) -> bytes | None:
     """The key itself, whatever the PEM's line endings and trailing whitespace."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
@@ -208,7 +209,7 @@ def _raw_key(pem: bytes) -> bytes | None:
 
     try:
         key = load_pem_public_key(pem)
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
         return None
     if not isinstance(key, Ed25519PublicKey):
         return None
@@ -221,13 +222,13 @@ def check_manifest(manifest: dict[str, Any], summary: Summary, public_key_pem: b
     The key must come from the auditor, never from the manifest: a forger who re-chains an
     edited file can sign a manifest with a key of their own and name it there.
     """
-    from cryptography.exceptions import InvalidSignature
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
     try:
         key = load_pem_public_key(public_key_pem)
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
         raise Broken(0, "the public key is not a PEM Ed25519 key") from None
     if not isinstance(key, Ed25519PublicKey):
         raise Broken(0, "the public key is not an Ed25519 key")

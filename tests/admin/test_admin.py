@@ -273,8 +273,16 @@ def test_pages_at_the_edges_of_time_and_bad_urls_never_fail(demo: Ledger, ops: C
         Context(actor="ops", source="cli"),
     )
     assert ops.get(f"{ADMIN}/contract/ctr_long/change/").status_code == 200
-    for query in ("as_of=9999-01-01", "as_of=0001-01-02", "known_at=99999999999999999999999"):
+    for query in (
+        "as_of=9999-01-01",
+        "as_of=0001-01-02",
+        "known_at=99999999999999999999999",
+        "known_at=\u00b2",
+    ):
         assert ops.get(f"{ADMIN}/party/anthropic/page/?{query}").status_code == 200, query
     for kind in ("party", "facility", "allocation"):
-        for object_id in ("abc", "1" * 40):
+        for object_id in ("abc", "1" * 40, "\u00b2", "\u0661"):  # superscript 2, Arabic-Indic 1
             assert ops.get(f"{ADMIN}/{kind}/{object_id}/change/").status_code == 404
+    # Past the end of time is its last instant, where nothing is in force: not today's answer.
+    late = ops.get(f"{ADMIN}/party/anthropic/page/?as_of=9999-12-31T12:00:00Z")
+    assert late.context["entitlements"].capacity == []

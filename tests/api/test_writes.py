@@ -411,6 +411,10 @@ def test_list_parameters_are_validated(demo: Ledger, admin: ApiClient) -> None:
         admin.get("/tenants/anthropic/entitlements/changes", since_position="5", known_at="3"), 422
     )
     assert inverted["errors"][0]["loc"] == ["query", "since_position"]
+    head = demo.head().position
+    for known_at in (None, str(head + 100), "2999-01-01T00:00:00Z"):  # at or past the head
+        params = {"since_position": str(head + 1)} | ({"known_at": known_at} if known_at else {})
+        assert admin.get("/tenants/anthropic/entitlements/changes", **params).status_code == 200
 
 
 # -- domain rules: 409 naming the rule, the resource and the instant ---------------------

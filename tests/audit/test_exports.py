@@ -3,6 +3,7 @@ offline verifier that catches any edit, and a byte-identical backup and restore.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -238,6 +239,13 @@ def test_a_manifest_re_signed_with_a_key_it_names_itself_is_rejected(
 
     code, verdict = verifies(file, manifest_path, public_key)
     assert (code, verdict) == (1, "FAILED at manifest: the manifest names another signing key")
+    # A key of a type the verifier cannot even load is another key, not a crash.
+    unknown = base64.b64encode(bytes.fromhex("302a300506032a0304032100") + bytes(32)).decode()
+    body["public_key"] = f"-----BEGIN PUBLIC KEY-----\n{unknown}\n-----END PUBLIC KEY-----\n"
+    manifest_path.write_text(json.dumps({**body, "signature": forger.sign(manifest_body(body))}))
+    code, verdict = verifies(file, manifest_path, public_key)
+    assert (code, verdict) == (1, "FAILED at manifest: the manifest names another signing key")
+
     code, verdict = verifies(file, manifest_path)
     assert code == 2
     assert verdict.startswith("cannot check the manifest: --manifest needs --public-key")
