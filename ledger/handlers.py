@@ -45,7 +45,8 @@ BACKDATING_TOLERANCE = timedelta(minutes=1)
 SNAPSHOT_FROM_VERSION = 32
 """Streams shorter than this are folded from their start on every load: refolding a few
 events costs less than keeping their states alive (measured: snapshots of every 5-event
-contract slowed a command cycle by 5-10%, mostly in the garbage collector's walks)."""
+contract slowed a command cycle by 5-10%; the garbage collector walking the kept states is
+my guess at why)."""
 
 PENDING = 2**62
 """Stands in for the position of an event not yet appended (it sorts after all others)."""
