@@ -53,14 +53,11 @@ def in_style(statement: str, postgres: bool) -> str:
 
 
 class Driver:
-    """One connection's driver. Statements are written with `?` placeholders."""
+    """One connection's driver (statements put in its style by `in_style`)."""
 
     def __init__(self, conn: Connection) -> None:
         self.raw = driver_connection(conn)
         self.postgres = conn.dialect.name == "postgresql"
-
-    def sql(self, statement: str) -> str:
-        return in_style(statement, self.postgres)
 
     def stamp(self, moment: datetime | None) -> Any:
         """A timestamp as its column stores it. Validated like `UtcTimestamp` does: a
