@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
+from ledger import store as store_module
 from ledger.canonical import GENESIS_HASH, canonical_json, chain_hash
 from ledger.errors import (
     ConcurrencyError,
@@ -324,3 +326,48 @@ def test_generated_event_ids_are_time_ordered_uuids(store_ledger: Ledger) -> Non
     assert ids[4096].int >> 80 == stamp_ms + 1
     assert [str(i) for i in ids] == [e.event_id for e in first + second]
     assert third[0].event_id == str(given)  # a caller's own id is kept as given
+
+
+@pytest.mark.parametrize("batch", [1, 3], ids=["one event", "several events"])
+def test_a_stream_version_taken_since_it_was_read_is_a_concurrency_error(
+    store_ledger: Ledger, batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unique (stream_id, stream_version) is the backstop when the versions read with
+    the head lock are stale (PostgreSQL: a writer committed while this one waited). One
+    event and several go to the database differently (PostgreSQL: one statement, COPY):
+    both must name the conflict, and write nothing."""
+    append(store_ledger, [opened("acct-a")], {"acct-a": NO_STREAM})
+    postgres = store_ledger.engine.dialect.name == "postgresql"
+    dialect = store_module._Postgres if postgres else store_module._SQLite
+    real_lock_head = dialect.lock_head
+
+    def stale_lock_head(conn: Connection, streams: list[str]) -> tuple[Any, ...]:
+        position, digest, recorded_at, versions = real_lock_head(conn, streams)
+        return position, digest, recorded_at, dict.fromkeys(versions, 0)
+
+    monkeypatch.setattr(dialect, "lock_head", stale_lock_head)
+    with pytest.raises(ConcurrencyError) as caught:
+        append(store_ledger, [deposit("acct-a") for _ in range(batch)], {"acct-a": NO_STREAM})
+
+    assert caught.value.stream_id in ("acct-a", "")
+    assert count_events(store_ledger) == 1
+    assert store_ledger.head().position == 1
+
+
+def test_payload_text_that_needs_escaping_round_trips_in_a_batch(store_ledger: Ledger) -> None:
+    """Canonical JSON escapes control characters with backslashes; a bulk path that speaks
+    a text protocol (PostgreSQL's COPY) must carry them, and quotes and non-ASCII, as is."""
+    notes = ["tab\there", "line\nbreak", "back\\slash \\N", 'quote " and é ✓ 𝄞', "\\.", ""]
+    written = append(
+        store_ledger,
+        [opened("acct-a")]
+        + [NewEvent("acct-a", Deposited(amount=Decimal(1), note=n), T0) for n in notes],
+        {"acct-a": NO_STREAM},
+    )
+
+    with store_ledger.read() as conn:
+        read = store_ledger.store.read_stream(conn, "acct-a")
+
+    assert read == written
+    assert [r.decode(store_ledger.registry).note for r in read[1:]] == notes
+    assert store_ledger.verify().ok
