@@ -83,6 +83,7 @@ from common import (
     registry,
     throwaway_database,
 )
+from cycle_floor import SqliteCopies, durable_commit
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, DomainEvent, event
 from eventsourcing.persistence import InfrastructureFactory
@@ -90,7 +91,7 @@ from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import Environment
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
 from ledger.bootstrap import build_ledger
@@ -228,6 +229,7 @@ class Ours:
         self.engine = make_engine(url)
         self.ledger = Ledger(self.engine, registry)
         self.projected: Ledger | None = None
+        self.cycle_copies: SqliteCopies | None = None
         self.cycle_targets: list[tuple[str, str]] = []
 
     def prepare_batch(self, specs: Sequence[EventSpec]) -> Write:
@@ -293,15 +295,32 @@ class Ours:
                 uow.append(batch, dict.fromkeys((e.stream_id for e in batch), ANY))
         self.projected = build_ledger(self.engine)
         rebuild(self.projected)
+        if self.engine.dialect.name == "sqlite":  # the database as the timed cycles find it
+            self.cycle_copies = SqliteCopies.of(self.engine)
 
-    def prepare_cycle(self, step: CycleStep) -> Write:
+    def cycle_command(self, step: CycleStep) -> ResizeAllocation:
         contract_id, allocation_id = self.cycle_targets[step.contract]
-        command = ResizeAllocation(
+        return ResizeAllocation(
             contract_id=contract_id,
             allocation_id=allocation_id,
             quantity=step.quantity,
             reason="rebalance",
         )
+
+    def cycle_statements_alone(self, plan: CyclePlan) -> float | None:
+        """Seconds the timed cycles' statements take alone (SQLite; see cycle_floor)."""
+        if self.cycle_copies is None:
+            return None
+
+        def run_untimed(engine: Engine) -> None:
+            ledger = build_ledger(engine)
+            for step in plan.steps:
+                execute(ledger, self.cycle_command(step), Context())
+
+        return self.cycle_copies.statements_alone(run_untimed)
+
+    def prepare_cycle(self, step: CycleStep) -> Write:
+        command = self.cycle_command(step)
         ledger = self.projected
         assert ledger is not None
 
@@ -731,6 +750,30 @@ def comparison_table(results: list[Result], label: str) -> Table:
     return table
 
 
+def cycle_floors(ours: Ours, cycle: Result, args: Args, label: str) -> Table:
+    """What no implementation of our cycle could beat in this run (see bench/cycle_floor.py),
+    and the ceiling it puts on ours/peer."""
+    statements = ours.cycle_statements_alone(CyclePlan.make(args.cycles))
+    commit = durable_commit(ours.engine.url.render_as_string(hide_password=False))
+    peer_seconds = cycle.peer.seconds / cycle.peer.count
+    floors = [("a durable one-row commit, bare driver", commit)]
+    if statements is not None:
+        floors.append(("our cycle's own statements alone, bare sqlite3", statements / args.cycles))
+    table = Table(title=f"Floors under our command cycle - {label}", title_justify="left")
+    for column in ("floor", "µs/command", "peer's cycle / floor", "target", "verdict"):
+        table.add_column(column, justify="left" if column in ("floor", "verdict") else "right")
+    for name, seconds in floors:
+        ceiling = peer_seconds / seconds
+        table.add_row(
+            name,
+            f"{seconds * 1e6:,.1f}",
+            f"{ceiling:.2f}",
+            f">= {TARGETS['command cycle']:.2f}",
+            "reachable" if ceiling >= TARGETS["command cycle"] else "[red]out of reach[/]",
+        )
+    return table
+
+
 def main() -> None:
     args = parse_args()
     label = backend_label(args.database_url)
@@ -759,10 +802,15 @@ def main() -> None:
         if not checked:
             checked = check_counts([ours, peer], appended)
 
+        cycle = next((r for r in results if r.workload.name == "command cycle"), None)
+        floors = cycle_floors(ours, cycle, args, label) if cycle else None
+
     for noun in dict.fromkeys(r.workload.noun for r in results):
         watches = [w for r in results if r.workload.noun == noun for w in (r.ours, r.peer)]
         console.print(rates_table(f"Throughput ({noun}s) - {label}", watches, f"{noun}s/s", noun))
     console.print(comparison_table(results, label))
+    if floors is not None:
+        console.print(floors)
     console.print(checked)
     if args.profile:
         console.print("[yellow]--profile was on: our figures include profiler overhead")
