@@ -351,17 +351,14 @@ def _timeline_key(values: dict[str, Any]) -> str:
     return "timeline " + " ".join(str(values[k]) for k in TIMELINE_COLUMNS)
 
 
+# Every column a row holds (all but its surrogate id): readers use each of them, the tenant
+# and term columns for access checks and statuses, so a difference in any is a difference.
 def _contract_key(values: dict[str, Any]) -> str:
-    return "contract " + " ".join(
-        str(values[k]) for k in ("contract_id", "known_from", "known_to", "lifecycle", "document")
-    )
+    return "contract " + " ".join(str(values[k]) for k in ContractRow.__slots__)
 
 
 def _allocation_key(values: dict[str, Any]) -> str:
-    return "allocation " + " ".join(
-        str(values[k])
-        for k in ("contract_id", "allocation_id", "known_from", "known_to", "version", "document")
-    )
+    return "allocation " + " ".join(str(values[k]) for k in AllocationRow.__slots__)
 
 
 def _series_key(values: dict[str, Any]) -> str:

@@ -234,6 +234,35 @@ def test_check_projections_exits_1_when_a_row_was_altered(demo: Ledger) -> None:
     assert failure.value.returncode == 1
 
 
+@pytest.mark.parametrize(
+    ("table", "assignment"),
+    [
+        ("contracts", "tenant = 'acme-ai'"),
+        ("contracts", "provider = 'acme-ai'"),
+        ("contracts", "facility = 'elsewhere'"),
+        ("contracts", "term_start = term_end"),
+        ("contracts", "term_end = term_start"),
+        ("contracts", "terminated_at = term_start"),
+        ("allocations", "version = version + 1"),
+        ("allocations", "allocation_id = 'alc_forged'"),
+    ],
+)
+def test_check_projections_compares_every_column_of_contract_and_allocation_rows(
+    demo: Ledger, table: str, assignment: str
+) -> None:
+    """Readers use each column (the tenant for access checks, the term for statuses): a
+    row differing from the replay in any of them is a difference."""
+    call_command("check_projections")
+    with demo.engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"UPDATE ledger_{table}_a SET {assignment} WHERE id = (SELECT max(id) FROM"
+            f" ledger_{table}_a WHERE contract_id = '{LEASE}')"
+        )
+
+    with pytest.raises(CommandError, match="projections differ"):
+        call_command("check_projections")
+
+
 def test_rebuild_projections_command_then_check_passes(
     demo: Ledger, capsys: pytest.CaptureFixture[str]
 ) -> None:
