@@ -982,7 +982,7 @@ def facility(
 ) -> FacilityView:
     snap = snapshot(conn)
     known = knowledge(conn, snap, known_at)
-    records = _facility_registration(conn, facility_id)
+    records = _facility_registration(conn, facility_id, known.position)
     resources, shares = [], []
     for row in _in_force_rows(conn, snap.tables, facility_id, (FACILITY,), as_of, known.position):
         vec = _vec(row.value)
@@ -1016,11 +1016,13 @@ def facility(
     )
 
 
-def _facility_registration(conn: Connection, facility_id: str) -> dict[str, Any]:
+def _facility_registration(conn: Connection, facility_id: str, known_at: int) -> dict[str, Any]:
+    """The facility's registration, if the ledger knew of it at position `known_at`."""
     payload = conn.execute(
         select(events.c.payload).where(
             events.c.stream_id == facilities_domain.stream_id(facility_id),
             events.c.stream_version == 1,
+            events.c.position <= known_at,
         )
     ).scalar()
     if payload is None:

@@ -536,6 +536,17 @@ def test_unknown_resources_are_404(demo: Ledger, admin: ApiClient) -> None:
     problem(admin.get("/streams/party-nobody"), 404)
 
 
+def test_a_facility_known_at_a_position_before_its_registration_is_404(
+    demo: Ledger, admin: ApiClient
+) -> None:
+    """known_at is what the ledger knew: a facility registered later did not exist then."""
+    with demo.read() as conn:
+        registered = demo.store.read_stream(conn, "facility-colossus-1")[0].position
+
+    problem(admin.get("/facilities/colossus-1", known_at=registered - 1), 404)
+    assert body_of(admin.get("/facilities/colossus-1", known_at=registered))["name"]
+
+
 # -- If-Match ------------------------------------------------------------------------------
 
 
