@@ -102,6 +102,7 @@ def draft_contract(request: HttpRequest, body: ContractIn, dry_run: bool = False
             "a key bound to a tenant cannot choose a contract's id; one is generated",
             [FieldError(("body", "id"), "not allowed for a tenant-bound key")],
         )
+    _require_visible_provider(key, body.provider)
     command = c.DraftContract(
         contract_id=body.id,
         provider=body.provider,
@@ -118,6 +119,19 @@ def draft_contract(request: HttpRequest, body: ContractIn, dry_run: bool = False
         return _render(str(outcome.result["contract_id"]))(conn, outcome)
 
     return writes.run(request, key, command, render, dry_run=dry_run, etag=True)
+
+
+def _require_visible_provider(key: ApiKey, provider: str | None) -> None:
+    """A tenant-bound key may name providers (they are public: every facility shows its
+    own), and no other party: one that is not a provider answers 404, as a missing party
+    does. The domain's refusal ("not a provider") would tell the key that another tenant
+    exists."""
+    if key.tenant is None or provider is None or provider == key.tenant:
+        return
+    with reading() as conn:
+        party = directory.party(conn, provider)
+    if "provider" not in party.roles:
+        raise NotFound("party", provider)
 
 
 @router.get("/contracts", response={200: ContractPage, **ERRORS})
@@ -182,6 +196,7 @@ def revise_draft(
     key = require(request, WRITE)
     if body.tenant is not None:
         require_tenant(key, body.tenant, "party", body.tenant)
+    _require_visible_provider(key, body.provider)
     return _change(
         request,
         contract_id,

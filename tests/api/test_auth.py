@@ -223,6 +223,35 @@ def test_a_bound_key_cannot_probe_contract_ids_of_other_tenants(
     assert created.json()["id"].startswith("ctr_")
 
 
+def test_a_bound_key_cannot_probe_for_other_tenants_by_naming_them_as_provider(
+    other_tenant: Ledger, make_client: MakeClient
+) -> None:
+    """"Not a provider" (409) against "no such party" (404) told a bound key which other
+    tenants exist: a party it may not see answers as a missing one does."""
+    bound = make_client("admin", tenant="acme-ai")
+    draft = {
+        "tenant": "acme-ai",
+        "facility": "colossus-1",
+        "title": "probe",
+        "term": {"start": "2029-01-01T00:00:00Z", "end": "2030-01-01T00:00:00Z"},
+        "capacity": [{"resource": "gpu.h100", "quantity": "1", "unit": "gpu"}],
+    }
+    mine = bound.post("/contracts", {**draft, "provider": "spacex"}).json()["id"]
+    for provider in ("anthropic", "no-such-party"):
+        for dry_run in ("true", "false"):
+            drafted = problem(
+                bound.post(f"/contracts?dry_run={dry_run}", {**draft, "provider": provider}), 404
+            )
+            revised = problem(
+                bound.post(f"/contracts/{mine}/revise?dry_run={dry_run}", {"provider": provider}),
+                404,
+            )
+            for body in (drafted, revised):
+                assert body["detail"] == f"party {provider!r} not found"
+    # An unbound key is told what is wrong.
+    problem(make_client("admin").post("/contracts", {**draft, "provider": "anthropic"}), 409)
+
+
 def test_a_bound_key_sees_its_own_tenant(other_tenant: Ledger, make_client: MakeClient) -> None:
     bound = make_client("admin", tenant="anthropic")
     assert bound.get("/tenants/anthropic/entitlements").status_code == 200
