@@ -1,5 +1,5 @@
 """Offline verifier of audit exports:
-`python -m ledger.verify FILE [--manifest M --public-key K]`.
+`python -m ledger.verify FILE [--manifest M --public-key K] [--filtered-by-tenant]`.
 
 It needs Python and the `cryptography` package only: no database, no Django, nothing else
 of this project (it imports only the standard library and `cryptography`), so an auditor
@@ -15,6 +15,10 @@ With a manifest: its Ed25519 signature, against the public key the auditor gives
 the one the manifest names: anyone can sign with a key of their own), the file's sha256,
 the count, first and last positions, the per-stream last versions and, for an export not
 filtered by tenant, that no position is missing.
+
+Without a manifest, positions missing between two lines fail the check unless the auditor
+says the export was filtered by tenant (`--filtered-by-tenant`): a deleted line and another
+tenant's event look the same. Nothing without a manifest shows lines cut from either end.
 
 Prints one line (`OK: ...` or `FAILED at line N: ...`); exit status 0 when the export
 verifies, 1 when it does not, 2 when it cannot be read or a manifest comes without a key.
@@ -97,6 +101,7 @@ class Summary:
     stream_versions: dict[str, int] = field(default_factory=dict)
     gaps: int = 0
     first_gap_line: int | None = None
+    first_gap: str = ""
     sha256: str = ""
 
 
@@ -163,7 +168,9 @@ class ChainChecker:
                     raise Broken(number, f"position {position}: prev_hash breaks the chain")
             else:
                 summary.gaps += 1
-                summary.first_gap_line = summary.first_gap_line or number
+                if summary.first_gap_line is None:
+                    summary.first_gap_line = number
+                    summary.first_gap = f"position {position} follows {summary.last_position}"
         stream, version = envelope["stream_id"], envelope["stream_version"]
         known = summary.stream_versions.get(stream)
         if known is not None and version != known + 1:
@@ -260,7 +267,24 @@ MANIFEST_NEEDS_KEY = (
 )
 
 
-def verify(path: Path, manifest_path: Path | None, public_key_path: Path | None) -> str:
+def check_gaps(summary: Summary, filtered_by_tenant: bool) -> None:
+    """Without a manifest, only the auditor can say that gaps are expected: an export
+    filtered by tenant skips other tenants' events, and a deleted line looks the same."""
+    if summary.gaps and not filtered_by_tenant:
+        raise Broken(
+            summary.first_gap_line or 0,
+            f"{summary.first_gap}: positions are missing (an export filtered by tenant skips"
+            " other tenants' events: say so with --filtered-by-tenant, or give its manifest)",
+        )
+
+
+def verify(
+    path: Path,
+    manifest_path: Path | None,
+    public_key_path: Path | None,
+    *,
+    filtered_by_tenant: bool = False,
+) -> str:
     if manifest_path is not None and public_key_path is None:
         raise ValueError(MANIFEST_NEEDS_KEY)
     manifest = json.loads(manifest_path.read_bytes()) if manifest_path else None
@@ -269,7 +293,15 @@ def verify(path: Path, manifest_path: Path | None, public_key_path: Path | None)
     if manifest is not None:
         assert public_key_path is not None
         check_manifest(manifest, summary, public_key_path.read_bytes())
-    signed = "signed manifest verified" if manifest else "no manifest given"
+    else:
+        check_gaps(summary, filtered_by_tenant)
+    if manifest:
+        signed = "signed manifest verified"
+    else:
+        # Without a signed count and ends, lines cut from either end cannot be seen.
+        signed = "no manifest given: consistent in itself, its ends unproven"
+        if summary.gaps:
+            signed += f"; {summary.gaps} gaps accepted as tenant filtering"
     return (
         f"OK: {summary.count} events, positions {summary.first_position}..{summary.last_position},"
         f" {len(summary.stream_versions)} streams, sha256 {summary.sha256}; {signed}"
@@ -283,12 +315,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("file", type=Path)
     parser.add_argument("--manifest", type=Path)
     parser.add_argument("--public-key", type=Path)
+    parser.add_argument(
+        "--filtered-by-tenant",
+        action="store_true",
+        help="without a manifest: the export was filtered by tenant, so gaps are expected",
+    )
     args = parser.parse_args(argv)
     if args.manifest is not None and args.public_key is None:
         print(f"cannot check the manifest: {MANIFEST_NEEDS_KEY}")
         return 2
     try:
-        print(verify(args.file, args.manifest, args.public_key))
+        print(
+            verify(
+                args.file,
+                args.manifest,
+                args.public_key,
+                filtered_by_tenant=args.filtered_by_tenant,
+            )
+        )
     except Broken as exc:
         where = f"line {exc.line}" if exc.line else "manifest"
         print(f"FAILED at {where}: {exc.reason}")

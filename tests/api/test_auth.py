@@ -226,7 +226,7 @@ def test_a_bound_key_cannot_probe_contract_ids_of_other_tenants(
 def test_a_bound_key_cannot_probe_for_other_tenants_by_naming_them_as_provider(
     other_tenant: Ledger, make_client: MakeClient
 ) -> None:
-    """"Not a provider" (409) against "no such party" (404) told a bound key which other
+    """ "Not a provider" (409) against "no such party" (404) told a bound key which other
     tenants exist: a party it may not see answers as a missing one does."""
     bound = make_client("admin", tenant="acme-ai")
     draft = {

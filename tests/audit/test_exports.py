@@ -195,6 +195,44 @@ def test_edits_and_reorders_are_detected_even_without_the_manifest(
         assert verdict.split(":")[0] in {f"FAILED at line {n}" for n in named}, what
 
 
+def test_a_line_deleted_inside_an_export_fails_without_the_manifest(
+    demo: Ledger, tmp_path: Path
+) -> None:
+    """Without a manifest a gap fails, unless the auditor says the export was filtered by
+    tenant (and then the line says how many gaps it accepted). Only a manifest sees lines
+    cut from either end, and the OK line says so."""
+    file, _ = export(tmp_path)
+    lines = file.read_bytes().splitlines()
+    assert verifies(file)[1].endswith("no manifest given: consistent in itself, its ends unproven")
+    streams = [json.loads(line)["stream_id"] for line in lines]
+    last_of_stream = {stream: index for index, stream in enumerate(streams)}
+    gaps_only = 0
+    for victim in range(1, len(lines) - 1):
+        file.write_bytes(b"\n".join(lines[:victim] + lines[victim + 1 :]) + b"\n")
+        code, verdict = verifies(file)
+        assert code == 1, victim
+        if last_of_stream[streams[victim]] != victim:
+            continue  # the stream's next version jumps: caught with or without the flag
+        gaps_only += 1
+        assert verdict.startswith(
+            f"FAILED at line {victim + 1}: position {victim + 2} follows {victim}: positions are"
+            " missing"
+        ), verdict
+        assert main([str(file), "--filtered-by-tenant"]) == 0
+    assert gaps_only >= 2
+
+    file, _ = export(tmp_path, "anthropic.jsonl", "--tenant", "anthropic")
+    assert verifies(file)[0] == 1
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main([str(file), "--filtered-by-tenant"])
+    assert code == 0
+    assert "gaps accepted as tenant filtering" in out.getvalue()
+
+
 def test_a_tampered_manifest_or_another_key_is_rejected(
     demo: Ledger, tmp_path: Path, public_key: Path
 ) -> None:
