@@ -38,6 +38,11 @@ metadata = MetaData(
 
 # SQLite only makes `INTEGER PRIMARY KEY` an alias of the rowid (the fast path).
 Position = BigInteger().with_variant(Integer(), "sqlite")
+# Stream ids are compared byte by byte: prefix ranges ("party-" up to "party.") and the feed's
+# prefix filter rely on it, and a database collation that ignores punctuation (glibc's
+# en_US.UTF-8, or ICU's "shifted" locales) sorted every "party-x" after "party." (alembic
+# 0006). SQLite compares bytes already.
+StreamId = String(200).with_variant(String(200, collation="C"), "postgresql")
 # Native uuid on PostgreSQL; the canonical 36-character text on SQLite.
 EventId = Uuid(as_uuid=False).with_variant(String(36), "sqlite")
 
@@ -77,7 +82,7 @@ events = Table(
     metadata,
     Column("position", Position, primary_key=True, autoincrement=False),
     Column("event_id", EventId, nullable=False),
-    Column("stream_id", String(200), nullable=False),
+    Column("stream_id", StreamId, nullable=False),
     Column("stream_version", Integer, nullable=False),
     Column("type", String(100), nullable=False),
     Column("schema_version", Integer, nullable=False),

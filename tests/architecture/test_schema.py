@@ -9,14 +9,19 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from django.core.management import call_command
-from sqlalchemy import inspect, select, update
+from sqlalchemy import create_engine, inspect, make_url, select, update
+from sqlalchemy.exc import DBAPIError
 
 from contracts.runtime import get_ledger
 from contracts.schema import alembic_config
-from ledger import queries
+from ledger import directory, queries
+from ledger.bootstrap import build_ledger
+from ledger.database import make_engine
 from ledger.demo import load_demo
 from ledger.domain import registry
+from ledger.domain.commands import RegisterParty
 from ledger.errors import ProjectionsOutdated
+from ledger.handlers import execute
 from ledger.projections import bulk
 from ledger.projections.documents import from_document
 from ledger.projections.rebuild import check, rebuild
@@ -133,3 +138,47 @@ def test_an_interrupted_rebuild_leaves_the_active_set_whole_and_the_next_one_rep
 
     assert schema_differences(ledger) == []
     assert check(projected).ok
+
+
+@pytest.mark.postgres
+def test_stream_prefixes_hold_in_a_database_whose_collation_ignores_punctuation(
+    ledger: Ledger,
+) -> None:
+    """Under ICU's "shifted" collation (like glibc's en_US.UTF-8) punctuation is ignored,
+    so "party-x" sorted after "party." and the party list came back empty: stream ids are
+    compared byte by byte (alembic 0006)."""
+    server = make_url(str(ledger.engine.url))
+    name = f"{server.database}_punctuation_blind"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+            try:
+                conn.exec_driver_sql(
+                    f'CREATE DATABASE "{name}" TEMPLATE template0 LOCALE_PROVIDER icu'
+                    " ICU_LOCALE 'en-u-ka-shifted' LOCALE 'C.UTF-8'"
+                )
+            except DBAPIError as exc:
+                pytest.skip(f"this server cannot create an ICU database: {exc.orig}")
+        url = server.set(database=name).render_as_string(hide_password=False)
+        config = alembic_config()
+        config.attributes["url"] = url
+        command.upgrade(config, "head")
+        engine = make_engine(url)
+        try:
+            blind = build_ledger(engine)
+            for party in ("zeta", "a-b", "ab", "a"):
+                execute(blind, RegisterParty(party_id=party, name=party, roles=("tenant",)))
+            with blind.read() as conn:
+                listed = [p.id for p in directory.parties(conn)]
+                paged = [p.id for p in directory.parties(conn, after="a-b", limit=2)]
+                fed = [r.stream_id for r in blind.store.read_page(conn, stream_prefix="party-")]
+            assert listed == ["a", "a-b", "ab", "zeta"]
+            assert paged == ["ab", "zeta"]
+            assert fed == ["party-zeta", "party-a-b", "party-ab", "party-a"]
+        finally:
+            engine.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
