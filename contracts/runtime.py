@@ -39,6 +39,15 @@ def get_ledger(alias: str = "default") -> Ledger:
     return ledger
 
 
+def close_pooled_connections() -> None:
+    """Close the ledgers' pooled connections, keeping the ledgers: after a schema change,
+    a connection's prepared statements may no longer fit the tables (PostgreSQL refuses
+    them: "cached plan must not change result type")."""
+    with _lock:
+        for ledger in _ledgers.values():
+            ledger.engine.dispose()
+
+
 def dispose_all() -> None:
     """Close every pooled connection (before dropping a test database, for one)."""
     with _lock:

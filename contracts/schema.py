@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import connections
 from sqlalchemy import select
 
+from contracts import runtime
 from contracts.database import sqlalchemy_url
 from ledger.bootstrap import build_ledger
 from ledger.database import make_engine
@@ -31,6 +32,7 @@ def upgrade_ledger_schema(alias: str = "default") -> bool:
             config = alembic_config()
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+        runtime.close_pooled_connections()
         with engine.connect() as conn:
             current = conn.execute(select(projection_state.c.format)).scalar_one()
         if current >= PROJECTION_FORMAT:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import orjson
 import pytest
 from alembic import command
@@ -182,3 +184,27 @@ def test_stream_prefixes_hold_in_a_database_whose_collation_ignores_punctuation(
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def test_migrate_leaves_no_pooled_connection_with_plans_of_the_old_schema(
+    ledger: Ledger,
+) -> None:
+    """A schema change can change what a prepared statement returns (0006 changes
+    stream_id's collation), and PostgreSQL then refuses the statement on every connection
+    that prepared it ("cached plan must not change result type"; seen in this suite when a
+    test migrated across 0006): `migrate` closes the service's pooled connections once it
+    has upgraded, so none that predates the upgrade is handed out again."""
+    service = get_ledger()
+
+    def pooled() -> list[object]:
+        with ExitStack() as stack:
+            return [
+                stack.enter_context(service.read()).connection.driver_connection for _ in range(3)
+            ]
+
+    before = pooled()  # held: their ids cannot be reused by new connections
+
+    call_command("migrate", verbosity=0)
+
+    after = pooled()
+    assert not [c for c in after if any(c is old for old in before)]
