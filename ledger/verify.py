@@ -10,6 +10,8 @@ Checked, line by line (JSONL: one canonical envelope a line; CSV: one envelope a
 - a JSONL line is itself canonical JSON (RFC 8785), so no byte of it can change unseen;
 - positions strictly increase; where two positions are consecutive, the later event's
   prev_hash is the earlier's hash (the chain links the file can see);
+- integers and timestamps are in the one form the ledger writes, and recorded_at never goes
+  back from one line to the next;
 - per stream, versions increase by exactly one.
 With a manifest: its Ed25519 signature, against the public key the auditor gives (never
 the one the manifest names: anyone can sign with a key of their own), the file's sha256,
@@ -32,6 +34,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -55,6 +58,14 @@ CSV_COLUMNS = (
 INTEGER_COLUMNS = ("position", "stream_version", "schema_version")
 JSON_COLUMNS = ("payload", "metadata")
 HASHES = ("prev_hash", "hash")
+TIMESTAMPS = ("effective_at", "recorded_at")
+# The ledger writes one form of each: an ASCII integer without sign, spaces or leading zeros;
+# an RFC 3339 UTC timestamp with six fractional digits (fixed width, so text order is time
+# order). Any other spelling of the same value is an edit.
+CANONICAL_INTEGER = re.compile(r"0|[1-9][0-9]*")
+CANONICAL_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"
+)
 
 
 def canonical(value: Any) -> bytes:
@@ -98,6 +109,7 @@ class Summary:
     first_position: int | None = None
     last_position: int | None = None
     last_hash: str | None = None
+    last_recorded_at: str = ""
     stream_versions: dict[str, int] = field(default_factory=dict)
     gaps: int = 0
     first_gap_line: int | None = None
@@ -131,7 +143,10 @@ def read_csv(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any]]]:
         envelope: dict[str, Any] = dict(zip(CSV_COLUMNS, row, strict=True))
         try:
             for column in INTEGER_COLUMNS:
-                envelope[column] = int(envelope[column])
+                text = envelope[column]
+                if not CANONICAL_INTEGER.fullmatch(text):
+                    raise ValueError(f"{column} {text!r} is not a plain integer")
+                envelope[column] = int(text)
             for column in JSON_COLUMNS:
                 text = envelope[column]
                 envelope[column] = json.loads(text)
@@ -160,6 +175,15 @@ class ChainChecker:
         position = envelope["position"]
         if expected != envelope["hash"]:
             raise Broken(number, f"position {position}: hash does not match its content")
+        for column in TIMESTAMPS:
+            if not isinstance(envelope[column], str) or not CANONICAL_TIMESTAMP.fullmatch(
+                envelope[column]
+            ):
+                raise Broken(number, f"position {position}: {column} is not a canonical timestamp")
+        # The ledger records in position order, never back in time: a known_at timestamp is
+        # one prefix of the ledger, and a period export one run of positions.
+        if envelope["recorded_at"] < summary.last_recorded_at:
+            raise Broken(number, f"position {position}: recorded_at goes back in time")
         if summary.last_position is not None:
             if position <= summary.last_position:
                 raise Broken(number, f"position {position} after {summary.last_position}")
@@ -179,6 +203,7 @@ class ChainChecker:
         summary.count += 1
         summary.first_position = summary.first_position or position
         summary.last_position, summary.last_hash = position, envelope["hash"]
+        summary.last_recorded_at = envelope["recorded_at"]
 
 
 def file_sha256(path: Path) -> str:

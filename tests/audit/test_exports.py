@@ -233,6 +233,21 @@ def test_a_line_deleted_inside_an_export_fails_without_the_manifest(
     assert "gaps accepted as tenant filtering" in out.getvalue()
 
 
+@pytest.mark.parametrize("spelling", [" 1", "1 ", "+1", "01", "0_1", "\uff11"])
+def test_a_csv_integer_spelled_otherwise_fails_without_the_manifest(
+    demo: Ledger, tmp_path: Path, spelling: str
+) -> None:
+    """CSV cells are text: the ledger writes an integer one way only, so another spelling
+    of the same number (which `int` reads alike, so the hash still matches) is an edit.
+    JSONL lines are held to canonical JSON as a whole."""
+    file, _ = export(tmp_path, "ledger.csv", "--format", "csv")
+    header, first, *rest = file.read_text().splitlines()
+    assert first.startswith("1,")
+    file.write_text("\n".join([header, spelling + first[1:], *rest]) + "\n")
+    code, printed = verifies(file)
+    assert (code, printed) == (1, f"FAILED at line 2: position {spelling!r} is not a plain integer")
+
+
 def test_a_tampered_manifest_or_another_key_is_rejected(
     demo: Ledger, tmp_path: Path, public_key: Path
 ) -> None:
@@ -425,6 +440,16 @@ def _start_a_stream_mid_story(envelopes: list[dict[str, Any]]) -> None:
     first["type"], first["payload"] = "ContractVoided", {}
 
 
+def _record_one_event_before_the_last(envelopes: list[dict[str, Any]]) -> None:
+    """A recording time earlier than the event before it: a known_at timestamp would no
+    longer be one prefix of the ledger, and a period export would skip a position."""
+    envelopes[9]["recorded_at"] = "2000-01-01T00:00:00.000000Z"
+
+
+def _spell_a_timestamp_otherwise(envelopes: list[dict[str, Any]]) -> None:
+    envelopes[2]["effective_at"] = envelopes[2]["effective_at"].replace(".000000Z", "+00:00")
+
+
 @pytest.mark.parametrize(
     ("change", "error"),
     [
@@ -432,8 +457,17 @@ def _start_a_stream_mid_story(envelopes: list[dict[str, Any]]) -> None:
         (_start_a_stream_past_version_1, "starts at version 5, not 1"),
         (_unknown_type, "PartyPromoted"),
         (_start_a_stream_mid_story, "cannot be folded"),
+        (_record_one_event_before_the_last, "line 10: position 10: recorded_at goes back"),
+        (_spell_a_timestamp_otherwise, "line 3: position 3: effective_at is not a canonical"),
     ],
-    ids=["invalid payload", "stream past version 1", "unknown type", "stream mid-story"],
+    ids=[
+        "invalid payload",
+        "stream past version 1",
+        "unknown type",
+        "stream mid-story",
+        "recorded_at back in time",
+        "timestamp spelled otherwise",
+    ],
 )
 def test_import_refuses_a_rechained_forgery_the_ledger_cannot_fold(
     demo: Ledger, tmp_path: Path, change: Any, error: str
@@ -452,6 +486,27 @@ def test_import_refuses_a_rechained_forgery_the_ledger_cannot_fold(
         assert conn.exec_driver_sql("SELECT count(*) FROM ledger_events").scalar() == 0
     call_command("import_events", str(original))  # the genuine file still restores
     assert demo.verify().ok
+
+
+@pytest.mark.parametrize(
+    ("change", "verdict"),
+    [
+        (
+            _record_one_event_before_the_last,
+            "FAILED at line 10: position 10: recorded_at goes back",
+        ),
+        (_spell_a_timestamp_otherwise, "FAILED at line 3: position 3: effective_at is not a"),
+    ],
+    ids=["recorded_at back in time", "timestamp spelled otherwise"],
+)
+def test_a_rechained_file_with_time_running_backwards_fails_verification(
+    demo: Ledger, tmp_path: Path, change: Any, verdict: str
+) -> None:
+    original, _ = export(tmp_path)
+    forged = tmp_path / "forged.jsonl"
+    forged.write_bytes(forge(original, change))
+    code, printed = verifies(forged)
+    assert (code, printed[: len(verdict)]) == (1, verdict)
 
 
 def test_a_filtered_export_does_not_import(demo: Ledger, tmp_path: Path) -> None:
