@@ -208,3 +208,15 @@ def test_migrate_leaves_no_pooled_connection_with_plans_of_the_old_schema(
 
     after = pooled()
     assert not [c for c in after if any(c is old for old in before)]
+
+
+@pytest.mark.postgres
+def test_stream_ids_are_collated_byte_by_byte(ledger: Ledger) -> None:
+    """Autogenerate does not compare collations, so the schema comparison above cannot see
+    a database without 0006's COLLATE "C": asked of the catalog directly."""
+    with ledger.read() as conn:
+        collation = conn.exec_driver_sql(
+            "SELECT collation_name FROM information_schema.columns"
+            " WHERE table_name = 'ledger_events' AND column_name = 'stream_id'"
+        ).scalar_one()
+    assert collation == "C"
