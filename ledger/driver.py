@@ -72,6 +72,10 @@ class Driver:
         UTC, see ledger.database); SQLite returns the text."""
         return stored if self.postgres else datetime.fromisoformat(stored)
 
+    def pipelined(self) -> bool:
+        """Whether statements are being sent without waiting for their answers."""
+        return self.postgres and self.raw.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF
+
     def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
         return self.raw.execute(statement, params)
 

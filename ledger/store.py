@@ -183,7 +183,7 @@ class _Dialect:
 
     @classmethod
     def stream_tail(
-        cls, conn: Connection, stream_id: str, types: Sequence[str]
+        cls, conn: Connection, stream_id: str, types: Sequence[str], *, locked: bool
     ) -> tuple[int, RecordedEvent | None]:
         p = cls.P
         sql = (
@@ -194,7 +194,16 @@ class _Dialect:
             f" AND type IN ({', '.join(p for _ in types)})"
             " ORDER BY stream_version DESC LIMIT 1)"
         )
-        row = driver_connection(conn).execute(sql, (stream_id, stream_id, *types)).fetchone()
+        driver = driver_connection(conn)
+        if not locked:
+            row = driver.execute(sql, (stream_id, stream_id, *types)).fetchone()
+        else:
+            with pipelined(conn):
+                cls.take_lock(conn)
+                cursor = driver.execute(sql, (stream_id, stream_id, *types))
+            # Fetched after the block: the block's closing sync brings both answers in one
+            # round trip, where a fetch inside it waits for them once more.
+            row = cursor.fetchone()
         return int(row[0]), None if row[1] is None else cls.record(row[1:])
 
     @classmethod
@@ -609,12 +618,7 @@ class EventStore:
         runs the read once the lock is had, and under READ COMMITTED its snapshot then
         holds every append committed before.
         """
-        sql = _sql(conn)
-        if not locked:
-            return sql.stream_tail(conn, stream_id, types)
-        with pipelined(conn):
-            sql.take_lock(conn)
-            return sql.stream_tail(conn, stream_id, types)
+        return _sql(conn).stream_tail(conn, stream_id, types, locked=locked)
 
     @staticmethod
     def position_at(conn: Connection, moment: datetime) -> int:

@@ -420,3 +420,4 @@ class EntitlementProjection:
                 after = evolve(before, event, record)
                 states.remember(record, after)
                 project_event(record, event, before, after, series, contracts)
+            series.settle()

@@ -17,7 +17,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -123,6 +123,7 @@ class SqlSeriesStore:
         self.driver = Driver(conn)
         self.sql = _statements(tables, self.driver.postgres)
         self._registered: set[SeriesKey] = set()
+        self._unit_reads: list[tuple[SeriesKey, str | None, Any]] = []
 
     def current(self, series: SeriesKey, start: datetime, end: datetime) -> list[Row]:
         driver = self.driver
@@ -131,6 +132,7 @@ class SqlSeriesStore:
             self.sql.current,
             (series.owner, series.kind, series.key, driver.stamp(start), driver.stamp(end)),
         ).fetchall()
+        self.settle()
         return [
             _SqlRow(
                 series,
@@ -172,13 +174,24 @@ class SqlSeriesStore:
     def register(self, series: SeriesKey, unit: str | None) -> None:
         if series in self._registered:
             return
-        names = (series.owner, series.kind, series.key)
-        found = self.driver.execute(self.sql.unit, names).fetchone()
-        if found is None:
-            self.driver.execute(self.sql.register, (*names, unit))
-        elif found[0] is None and unit is not None:
-            self.driver.execute(self.sql.set_unit, (unit, *names))
         self._registered.add(series)
+        names = (series.owner, series.kind, series.key)
+        self._unit_reads.append((series, unit, self.driver.execute(self.sql.unit, names)))
+        # Pipelined (PostgreSQL, see EntitlementProjection.apply), the answer is read with
+        # the series' current rows, which follow: one round trip for both.
+        if not self.driver.pipelined():
+            self.settle()
+
+    def settle(self) -> None:
+        """Write the registrations whose unit reads have been sent."""
+        for series, unit, cursor in self._unit_reads:
+            names = (series.owner, series.kind, series.key)
+            found = cursor.fetchone()
+            if found is None:
+                self.driver.execute(self.sql.register, (*names, unit))
+            elif found[0] is None and unit is not None:
+                self.driver.execute(self.sql.set_unit, (unit, *names))
+        self._unit_reads.clear()
 
 
 @dataclass(frozen=True, slots=True)
