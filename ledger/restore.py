@@ -3,7 +3,8 @@ identical, so an export of the restored ledger is byte for byte the original.
 
 The file is checked as it is read, all of it before anything commits: every hash and link
 from genesis without a gap, every stream from its version 1, and every event decoded and
-folded into its aggregate, as the projections will fold it. It is written in one
+folded into its aggregate, as the projections will fold it. Before the commit the chain is
+verified once more as the database stored it. It is written in one
 transaction: a broken file, or a ledger that is not empty, leaves the database exactly as
 it was. (Events are append-only: one committed and found wrong afterwards could never be
 taken back.) The projections are rebuilt afterwards.
@@ -17,14 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ledger.canonical import GENESIS_HASH, canonical_json, parse_timestamp
+from ledger.chain import verify_chain
 from ledger.domain.aggregates import Aggregate, evolve
 from ledger.errors import InvalidInput, LedgerError
 from ledger.events import RecordedEvent
 from ledger.projections.rebuild import rebuild
-from ledger.store import ENVELOPE_COLUMNS
+from ledger.store import ENVELOPE_COLUMNS, Head
 from ledger.tables import events, head
 from ledger.unit_of_work import Ledger
 from ledger.verify import Broken, ChainChecker, read_jsonl
@@ -110,17 +112,29 @@ def restore(
             raise InvalidInput(f"{path.name}: not a ledger export ({exc})") from None
         except IntegrityError as exc:
             raise InvalidInput(f"{path.name}: an event id appears twice ({exc.orig})") from None
+        except DBAPIError as exc:
+            raise InvalidInput(f"{path.name}: the database refused it ({exc.orig})") from None
         if last is None:
             raise InvalidInput(f"{path.name} holds no event")
+        stored_head = Head(last["position"], last["hash"], parse_timestamp(last["recorded_at"]))
         conn.execute(
             update(head)
             .where(head.c.id == 1)
             .values(
-                position=last["position"],
-                hash=last["hash"],
-                recorded_at=parse_timestamp(last["recorded_at"]),
+                position=stored_head.position,
+                hash=stored_head.hash,
+                recorded_at=stored_head.recorded_at,
             )
         )
+        # The last word before the commit: the chain as the database stores it. Whatever the
+        # file's checks missed (a value the database keeps in another form than the file
+        # spelled it), a ledger that would fail its own verification is never committed.
+        stored = verify_chain(ledger.store.read_all(conn), stored_head)
+        if not stored.ok:
+            raise InvalidInput(
+                f"{path.name}: as stored, the ledger would not verify at position"
+                f" {stored.first_bad_position} ({stored.reason}); nothing imported"
+            )
     states.clear()  # the rebuild replays them again: do not hold both at once
     rebuild(ledger)
     assert last is not None

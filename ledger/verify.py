@@ -38,6 +38,7 @@ import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -63,6 +64,8 @@ TIMESTAMPS = ("effective_at", "recorded_at")
 # an RFC 3339 UTC timestamp with six fractional digits (fixed width, so text order is time
 # order). Any other spelling of the same value is an edit.
 CANONICAL_INTEGER = re.compile(r"0|[1-9][0-9]*")
+EVENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+HASH = re.compile(r"[0-9a-f]{64}")
 CANONICAL_TIMESTAMP = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"
 )
@@ -168,18 +171,10 @@ class ChainChecker:
         missing = [c for c in CSV_COLUMNS if c not in envelope]
         if missing or len(envelope) != len(CSV_COLUMNS):
             raise Broken(number, f"not an envelope (missing {missing or 'nothing'})")
-        try:
-            expected = event_hash(envelope)
-        except (ValueError, AttributeError, TypeError) as exc:
-            raise Broken(number, f"unreadable envelope: {exc}") from None
+        _check_fields(number, envelope)
         position = envelope["position"]
-        if expected != envelope["hash"]:
+        if event_hash(envelope) != envelope["hash"]:
             raise Broken(number, f"position {position}: hash does not match its content")
-        for column in TIMESTAMPS:
-            if not isinstance(envelope[column], str) or not CANONICAL_TIMESTAMP.fullmatch(
-                envelope[column]
-            ):
-                raise Broken(number, f"position {position}: {column} is not a canonical timestamp")
         # The ledger records in position order, never back in time: a known_at timestamp is
         # one prefix of the ledger, and a period export one run of positions.
         if envelope["recorded_at"] < summary.last_recorded_at:
@@ -204,6 +199,39 @@ class ChainChecker:
         summary.first_position = summary.first_position or position
         summary.last_position, summary.last_hash = position, envelope["hash"]
         summary.last_recorded_at = envelope["recorded_at"]
+
+
+def _check_fields(number: int, envelope: dict[str, Any]) -> None:
+    """Every field holds a value of its kind, in the one form the ledger writes it.
+
+    The hash covers the text, not the value: a re-chained line with `true` for a version,
+    an upper-case event id or a timestamp spelled another way would verify, and a database
+    would store a value it reads back otherwise, failing the chain from then on.
+    """
+    for column in INTEGER_COLUMNS:
+        value = envelope[column]
+        if type(value) is not int or value < 1:  # a bool is an int to Python, not here
+            raise Broken(number, f"{column} is not a positive integer")
+    position = envelope["position"]
+    if not isinstance(envelope["event_id"], str) or not EVENT_ID.fullmatch(envelope["event_id"]):
+        raise Broken(number, f"position {position}: event_id is not a UUID in lower-case text")
+    for column in ("stream_id", "type"):
+        if not isinstance(envelope[column], str) or not envelope[column]:
+            raise Broken(number, f"position {position}: {column} is not a name")
+    for column in JSON_COLUMNS:
+        if not isinstance(envelope[column], dict):
+            raise Broken(number, f"position {position}: {column} is not a JSON object")
+    for column in HASHES:
+        if not isinstance(envelope[column], str) or not HASH.fullmatch(envelope[column]):
+            raise Broken(number, f"position {position}: {column} is not a SHA-256 in hex")
+    for column in TIMESTAMPS:
+        text = envelope[column]
+        if not isinstance(text, str) or not CANONICAL_TIMESTAMP.fullmatch(text):
+            raise Broken(number, f"position {position}: {column} is not a canonical timestamp")
+        try:
+            datetime.fromisoformat(text)
+        except ValueError:
+            raise Broken(number, f"position {position}: {column} is not a real instant") from None
 
 
 def file_sha256(path: Path) -> str:

@@ -17,7 +17,7 @@ from django.core.management.base import CommandError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger import queries
+from ledger import queries, verify
 from ledger.canonical import canonical_json
 from ledger.demo import LEASE, ORBITAL
 from ledger.signing import Signer
@@ -450,6 +450,38 @@ def _spell_a_timestamp_otherwise(envelopes: list[dict[str, Any]]) -> None:
     envelopes[2]["effective_at"] = envelopes[2]["effective_at"].replace(".000000Z", "+00:00")
 
 
+def _an_impossible_instant(envelopes: list[dict[str, Any]]) -> None:
+    envelopes[2]["effective_at"] = "2026-02-30T25:61:61.000000Z"
+
+
+def _a_version_spelled_true(envelopes: list[dict[str, Any]]) -> None:
+    envelopes[2]["schema_version"] = True
+
+
+def _a_position_spelled_true(envelopes: list[dict[str, Any]]) -> None:
+    envelopes[0]["position"] = True
+
+
+def _an_upper_case_event_id(envelopes: list[dict[str, Any]]) -> None:
+    envelopes[2]["event_id"] = envelopes[2]["event_id"].upper()
+
+
+def _an_event_id_that_is_no_uuid(envelopes: list[dict[str, Any]]) -> None:
+    envelopes[2]["event_id"] = "not-a-uuid"
+
+
+# A re-chained file whose every hash is right, holding a value in a form the ledger never
+# writes: the database would store another form, and the ledger fail its own verification.
+MISSPELLED = [
+    (_an_impossible_instant, "line 3: position 3: effective_at is not a real instant"),
+    (_a_version_spelled_true, "line 3: schema_version is not a positive integer"),
+    (_a_position_spelled_true, "line 1: position is not a positive integer"),
+    (_an_upper_case_event_id, "line 3: position 3: event_id is not a UUID in lower-case text"),
+    (_an_event_id_that_is_no_uuid, "line 3: position 3: event_id is not a UUID in lower-case"),
+]
+MISSPELLED_IDS = ["impossible instant", "true version", "true position", "upper-case id", "no uuid"]
+
+
 @pytest.mark.parametrize(
     ("change", "error"),
     [
@@ -459,6 +491,7 @@ def _spell_a_timestamp_otherwise(envelopes: list[dict[str, Any]]) -> None:
         (_start_a_stream_mid_story, "cannot be folded"),
         (_record_one_event_before_the_last, "line 10: position 10: recorded_at goes back"),
         (_spell_a_timestamp_otherwise, "line 3: position 3: effective_at is not a canonical"),
+        *MISSPELLED,
     ],
     ids=[
         "invalid payload",
@@ -467,6 +500,7 @@ def _spell_a_timestamp_otherwise(envelopes: list[dict[str, Any]]) -> None:
         "stream mid-story",
         "recorded_at back in time",
         "timestamp spelled otherwise",
+        *MISSPELLED_IDS,
     ],
 )
 def test_import_refuses_a_rechained_forgery_the_ledger_cannot_fold(
@@ -496,8 +530,9 @@ def test_import_refuses_a_rechained_forgery_the_ledger_cannot_fold(
             "FAILED at line 10: position 10: recorded_at goes back",
         ),
         (_spell_a_timestamp_otherwise, "FAILED at line 3: position 3: effective_at is not a"),
+        *((change, f"FAILED at {error}") for change, error in MISSPELLED),
     ],
-    ids=["recorded_at back in time", "timestamp spelled otherwise"],
+    ids=["recorded_at back in time", "timestamp spelled otherwise", *MISSPELLED_IDS],
 )
 def test_a_rechained_file_with_time_running_backwards_fails_verification(
     demo: Ledger, tmp_path: Path, change: Any, verdict: str
@@ -507,6 +542,23 @@ def test_a_rechained_file_with_time_running_backwards_fails_verification(
     forged.write_bytes(forge(original, change))
     code, printed = verifies(forged)
     assert (code, printed[: len(verdict)]) == (1, verdict)
+
+
+def test_import_never_commits_a_ledger_that_would_not_verify_as_stored(
+    demo: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last check before the commit is the chain as the database stored it: with the
+    file's field checks switched off, a version spelled `true` (stored as 1 on SQLite,
+    refused by PostgreSQL) still never lands."""
+    original, _ = export(tmp_path)
+    support.reset_ledger(demo.engine)
+    monkeypatch.setattr(verify, "_check_fields", lambda _number, _envelope: None)
+    forged = tmp_path / "forged.jsonl"
+    forged.write_bytes(forge(original, _a_version_spelled_true))
+    with pytest.raises(CommandError, match=r"would not verify at position 3|database refused it"):
+        call_command("import_events", str(forged))
+    with demo.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM ledger_events").scalar() == 0
 
 
 def test_a_filtered_export_does_not_import(demo: Ledger, tmp_path: Path) -> None:
