@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select
 
 from ledger.canonical import parse_timestamp
 from ledger.domain import contract as contracts_domain
+from ledger.domain import facility as facilities_domain
 from ledger.domain import party as parties_domain
 from ledger.errors import NotFound
 from ledger.queries import View, snapshot
@@ -85,6 +86,28 @@ def contract_tenant(conn: Connection, contract_id: str) -> str | None:
         )
     ).scalar()
     return found
+
+
+def contract_facility(conn: Connection, contract_id: str) -> str | None:
+    """The facility a contract currently names, or None if there is no such contract."""
+    contracts = snapshot(conn).tables.contracts
+    found: str | None = conn.execute(
+        select(contracts.c.facility).where(
+            contracts.c.contract_id == contract_id, contracts.c.known_to == KNOWN_FOREVER
+        )
+    ).scalar()
+    return found
+
+
+def facility_provider(conn: Connection, facility_id: str) -> str | None:
+    """The provider a facility was registered to (it never changes), or None."""
+    payload = conn.execute(
+        select(events.c.payload).where(
+            events.c.stream_id == facilities_domain.stream_id(facility_id),
+            events.c.stream_version == 1,
+        )
+    ).scalar()
+    return None if payload is None else str(orjson.loads(payload)["provider"])
 
 
 def stream_tenant(conn: Connection, stream_id: str) -> str | None:

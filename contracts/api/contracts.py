@@ -102,7 +102,7 @@ def draft_contract(request: HttpRequest, body: ContractIn, dry_run: bool = False
             "a key bound to a tenant cannot choose a contract's id; one is generated",
             [FieldError(("body", "id"), "not allowed for a tenant-bound key")],
         )
-    _require_visible_provider(key, body.provider)
+    _require_visible_provider(key, body.provider, body.facility)
     command = c.DraftContract(
         contract_id=body.id,
         provider=body.provider,
@@ -121,16 +121,25 @@ def draft_contract(request: HttpRequest, body: ContractIn, dry_run: bool = False
     return writes.run(request, key, command, render, dry_run=dry_run, etag=True)
 
 
-def _require_visible_provider(key: ApiKey, provider: str | None) -> None:
-    """A tenant-bound key may name providers (they are public: every facility shows its
-    own), and no other party: one that is not a provider answers 404, as a missing party
-    does. The domain's refusal ("not a provider") would tell the key that another tenant
-    exists."""
+def _require_visible_provider(
+    key: ApiKey, provider: str | None, facility: str | None, contract_id: str | None = None
+) -> None:
+    """A tenant-bound key sees a provider through the facility it owns (every facility
+    shows its provider) and no other party: naming any other as the provider of a contract
+    at `facility` (or, for a revision that keeps it, the draft's) answers 404, as a missing
+    party does. The domain's refusals ("not a provider", "the facility belongs to another")
+    would tell the key which other tenants exist."""
     if key.tenant is None or provider is None or provider == key.tenant:
         return
     with reading() as conn:
-        party = directory.party(conn, provider)
-    if "provider" not in party.roles:
+        if facility is None and contract_id is not None:
+            facility = directory.contract_facility(conn, contract_id)
+        if facility is None:
+            return  # no such contract: the write answers 404 for it
+        owner = directory.facility_provider(conn, facility)
+    if owner is None:
+        raise NotFound("facility", facility)  # facilities are public, their absence too
+    if owner != provider:
         raise NotFound("party", provider)
 
 
@@ -196,7 +205,8 @@ def revise_draft(
     key = require(request, WRITE)
     if body.tenant is not None:
         require_tenant(key, body.tenant, "party", body.tenant)
-    _require_visible_provider(key, body.provider)
+    _visible_contract(key, contract_id)  # before anything is said about its facility
+    _require_visible_provider(key, body.provider, body.facility, contract_id)
     return _change(
         request,
         contract_id,

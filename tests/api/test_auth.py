@@ -226,8 +226,13 @@ def test_a_bound_key_cannot_probe_contract_ids_of_other_tenants(
 def test_a_bound_key_cannot_probe_for_other_tenants_by_naming_them_as_provider(
     other_tenant: Ledger, make_client: MakeClient
 ) -> None:
-    """ "Not a provider" (409) against "no such party" (404) told a bound key which other
-    tenants exist: a party it may not see answers as a missing one does."""
+    """ "Not a provider" (409) or "the facility belongs to another" (409) against "no such
+    party" (404) told a bound key which other tenants exist: a provider is seen through the
+    facility it owns, and any other party answers as a missing one does."""
+    admin = make_client("admin")
+    # A tenant that is also a provider, owning no facility: nothing shows it to acme-ai.
+    both = {"id": "orbital-co", "name": "Orbital", "roles": ["tenant", "provider"]}
+    assert admin.post("/parties", both).status_code == 201
     bound = make_client("admin", tenant="acme-ai")
     draft = {
         "tenant": "acme-ai",
@@ -237,7 +242,7 @@ def test_a_bound_key_cannot_probe_for_other_tenants_by_naming_them_as_provider(
         "capacity": [{"resource": "gpu.h100", "quantity": "1", "unit": "gpu"}],
     }
     mine = bound.post("/contracts", {**draft, "provider": "spacex"}).json()["id"]
-    for provider in ("anthropic", "no-such-party"):
+    for provider in ("anthropic", "orbital-co", "no-such-party"):
         for dry_run in ("true", "false"):
             drafted = problem(
                 bound.post(f"/contracts?dry_run={dry_run}", {**draft, "provider": provider}), 404
@@ -246,10 +251,24 @@ def test_a_bound_key_cannot_probe_for_other_tenants_by_naming_them_as_provider(
                 bound.post(f"/contracts/{mine}/revise?dry_run={dry_run}", {"provider": provider}),
                 404,
             )
-            for body in (drafted, revised):
+            moved = problem(
+                bound.post(
+                    f"/contracts/{mine}/revise?dry_run={dry_run}",
+                    {"provider": provider, "facility": "colossus-1"},
+                ),
+                404,
+            )
+            for body in (drafted, revised, moved):
                 assert body["detail"] == f"party {provider!r} not found"
-    # An unbound key is told what is wrong.
-    problem(make_client("admin").post("/contracts", {**draft, "provider": "anthropic"}), 409)
+    # Facilities are public, so is their absence; another tenant's contract is not there.
+    missing = problem(bound.post("/contracts", {**draft, "provider": "x", "facility": "nope"}), 404)
+    assert missing["detail"] == "facility 'nope' not found"
+    theirs = problem(bound.post(f"/contracts/{ORBITAL}/revise", {"provider": "orbital-co"}), 404)
+    assert theirs["detail"] == f"contract {ORBITAL!r} not found"
+    # The provider that owns the facility is seen; an unbound key is told what is wrong.
+    assert bound.post("/contracts?dry_run=true", {**draft, "provider": "spacex"}).status_code == 201
+    problem(admin.post("/contracts", {**draft, "provider": "anthropic"}), 409)
+    problem(admin.post("/contracts", {**draft, "provider": "orbital-co"}), 409)
 
 
 def test_a_bound_key_sees_its_own_tenant(other_tenant: Ledger, make_client: MakeClient) -> None:
