@@ -66,7 +66,7 @@ def timeline_values(row: Row) -> tuple[Any, ...]:
     )
 
 
-def _slot_values(row: ContractRow | AllocationRow) -> tuple[Any, ...]:
+def slot_values(row: ContractRow | AllocationRow) -> tuple[Any, ...]:
     return tuple(getattr(row, name) for name in row.__slots__)
 
 
@@ -99,10 +99,10 @@ class BulkWriter:
         self._load(conn, self.tables.timeline, _COLUMNS["timeline"], map(timeline_values, rows))
 
     def contracts(self, conn: Connection, rows: Sequence[ContractRow]) -> None:
-        self._load(conn, self.tables.contracts, _COLUMNS["contracts"], map(_slot_values, rows))
+        self._load(conn, self.tables.contracts, _COLUMNS["contracts"], map(slot_values, rows))
 
     def allocations(self, conn: Connection, rows: Sequence[AllocationRow]) -> None:
-        self._load(conn, self.tables.allocations, _COLUMNS["allocations"], map(_slot_values, rows))
+        self._load(conn, self.tables.allocations, _COLUMNS["allocations"], map(slot_values, rows))
 
     @staticmethod
     def _load(

@@ -14,15 +14,22 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 
 from ledger.domain.aggregates import Aggregate, evolve
 from ledger.domain.contract import Allocation, Contract
+from ledger.driver import Driver
 from ledger.events import EventRegistry, RecordedEvent
 from ledger.projections import bulk
-from ledger.projections.bulk import TIMELINE_COLUMNS, BulkWriter, timeline_values
+from ledger.projections.bulk import (
+    TIMELINE_COLUMNS,
+    BulkWriter,
+    slot_values,
+    timeline_values,
+)
 from ledger.projections.projector import (
     AllocationRow,
     ContractRow,
@@ -93,14 +100,6 @@ class Replay:
             after = evolve(before, event, record)
             self.states[record.stream_id] = after
             project_event(record, event, before, after, self.series, self.contracts)
-
-
-def _timeline_dict(row: Row) -> dict[str, Any]:
-    return dict(zip(TIMELINE_COLUMNS, timeline_values(row), strict=True))
-
-
-def _contract_dict(row: ContractRow | AllocationRow) -> dict[str, Any]:
-    return {f: getattr(row, f) for f in row.__slots__}
 
 
 class _Writer:
@@ -347,26 +346,27 @@ class CheckReport:
         return not self.missing and not self.unexpected
 
 
-def _timeline_key(values: dict[str, Any]) -> str:
-    return "timeline " + " ".join(str(values[k]) for k in TIMELINE_COLUMNS)
+_CHECKED: dict[str, tuple[str, ...]] = {
+    "timeline": TIMELINE_COLUMNS,
+    "contracts": ContractRow.__slots__,
+    "allocations": AllocationRow.__slots__,
+    "series": ("owner", "kind", "key", "unit"),
+}
+"""Every column a row holds but its surrogate id: readers use each of them (the tenant and
+term columns for access checks and statuses), so a difference in any is a difference."""
 
 
-# Every column a row holds (all but its surrogate id): readers use each of them, the tenant
-# and term columns for access checks and statuses, so a difference in any is a difference.
-def _contract_key(values: dict[str, Any]) -> str:
-    return "contract " + " ".join(str(values[k]) for k in ContractRow.__slots__)
-
-
-def _allocation_key(values: dict[str, Any]) -> str:
-    return "allocation " + " ".join(str(values[k]) for k in AllocationRow.__slots__)
-
-
-def _series_key(values: dict[str, Any]) -> str:
-    return "series " + " ".join(str(values[k]) for k in ("owner", "kind", "key", "unit"))
+def _key(kind: str, values: Iterable[Any]) -> str:
+    return kind + " " + " ".join(map(str, values))
 
 
 def check(ledger: Ledger, on_progress: Progress | None = None) -> CheckReport:
-    """Replay every event into memory and compare with the active tables, row for row."""
+    """Replay every event into memory and compare with the active tables, row for row.
+
+    The tables are read as stored, through the driver: on SQLite a timestamp is text, and
+    another spelling of the same instant (which a reader's text comparison would order
+    differently) is a difference too.
+    """
     timeline: list[Row] = []
     contracts: list[ContractRow] = []
     allocations: list[AllocationRow] = []
@@ -379,30 +379,37 @@ def check(ledger: Ledger, on_progress: Progress | None = None) -> CheckReport:
             replay.feed((record,))
             if on_progress is not None and record.position % 1_000 == 0:
                 on_progress(record.position)
-        expected = Counter(
-            _timeline_key(_timeline_dict(r)) for r in [*timeline, *replay.series.all_current()]
+        stored = Driver(conn).stamp
+
+        def as_stored(kind: str, values: tuple[Any, ...]) -> str:
+            return _key(kind, (stored(v) if isinstance(v, datetime) else v for v in values))
+
+        expected: Counter[str] = Counter()
+        expected.update(
+            as_stored("timeline", timeline_values(r))
+            for r in [*timeline, *replay.series.all_current()]
         )
         expected.update(
-            _contract_key(_contract_dict(r))
+            as_stored("contracts", slot_values(r))
             for r in [*contracts, *replay.contracts.current.values()]
         )
         expected.update(
-            _allocation_key(_contract_dict(r))
+            as_stored("allocations", slot_values(r))
             for r in [*allocations, *replay.contracts.current_allocations.values()]
         )
         expected.update(
-            _series_key({"owner": k.owner, "kind": k.kind, "key": k.key, "unit": u})
-            for k, u in replay.series.units.items()
+            _key("series", (k.owner, k.kind, k.key, u)) for k, u in replay.series.units.items()
         )
         actual: Counter[str] = Counter()
-        for row in conn.execute(select(active.timeline)).mappings():
-            actual[_timeline_key(dict(row))] += 1
-        for row in conn.execute(select(active.contracts)).mappings():
-            actual[_contract_key(dict(row))] += 1
-        for row in conn.execute(select(active.series)).mappings():
-            actual[_series_key(dict(row))] += 1
-        for row in conn.execute(select(active.allocations)).mappings():
-            actual[_allocation_key(dict(row))] += 1
+        for kind, table in (
+            ("timeline", active.timeline),
+            ("contracts", active.contracts),
+            ("allocations", active.allocations),
+            ("series", active.series),
+        ):
+            columns = ", ".join(_CHECKED[kind])
+            for row in conn.exec_driver_sql(f"SELECT {columns} FROM {table.name}"):
+                actual[_key(kind, row)] += 1
     missing = sorted((expected - actual).elements())
     unexpected = sorted((actual - expected).elements())
     return CheckReport(replay.position, missing, unexpected)

@@ -263,6 +263,22 @@ def test_check_projections_compares_every_column_of_contract_and_allocation_rows
         call_command("check_projections")
 
 
+def test_check_projections_compares_timestamps_as_stored(demo: Ledger) -> None:
+    """SQLite stores a timestamp as text and readers compare it as text: the same instant
+    spelled another way (an ISO week date) orders otherwise, and is a difference."""
+    if demo.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL stores instants, not their spelling")
+    call_command("check_projections")
+    with demo.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE ledger_contracts_a SET term_start = '2026-W19-3T00:00:00Z' WHERE id ="
+            f" (SELECT max(id) FROM ledger_contracts_a WHERE contract_id = '{LEASE}')"
+        )
+
+    with pytest.raises(CommandError, match="projections differ"):
+        call_command("check_projections")
+
+
 def test_rebuild_projections_command_then_check_passes(
     demo: Ledger, capsys: pytest.CaptureFixture[str]
 ) -> None:
