@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import BigInteger, Connection, String, and_, bindparam, case, exists, or_, select
+from sqlalchemy import BigInteger, Connection, String, and_, bindparam, case, or_, select
 
 from ledger import exact
 from ledger.canonical import format_timestamp, parse_timestamp
@@ -229,6 +229,13 @@ class Snapshot:
     tables: ProjectionTables
     head_position: int
     head_recorded_at: datetime | None
+    registered_at: int = 0
+    """For a tenant's snapshot: the position of the tenant's registration."""
+
+    def require_known(self, tenant: str, position: int) -> None:
+        """404 for a tenant the ledger did not know yet at `position`."""
+        if position < self.registered_at:
+            raise NotFound("tenant", tenant)
 
 
 _SNAPSHOT = (
@@ -238,7 +245,10 @@ _SNAPSHOT = (
 )
 _STREAM = bindparam("stream", type_=String())
 _SNAPSHOT_OF_TENANT = _SNAPSHOT.add_columns(
-    exists().where(events.c.stream_id == _STREAM, events.c.stream_version == 1).label("known")
+    select(events.c.position)
+    .where(events.c.stream_id == _STREAM, events.c.stream_version == 1)
+    .scalar_subquery()
+    .label("registered_at")
 )
 
 
@@ -250,9 +260,20 @@ def snapshot(conn: Connection) -> Snapshot:
 def tenant_snapshot(conn: Connection, tenant: str) -> Snapshot:
     """The snapshot, read in the same statement that checks the tenant exists (404)."""
     row = conn.execute(_SNAPSHOT_OF_TENANT, {"stream": parties_domain.stream_id(tenant)}).one()
-    if not row.known:
+    if row.registered_at is None:
         raise NotFound("tenant", tenant)
-    return Snapshot(projection_sets[row.active], row.position, row.recorded_at)
+    return Snapshot(projection_sets[row.active], row.position, row.recorded_at, row.registered_at)
+
+
+def tenant_knowledge(
+    conn: Connection, tenant: str, known_at: KnownAt
+) -> tuple[Snapshot, Knowledge]:
+    """The tenant's snapshot and what the ledger knew at `known_at`: 404 for a tenant it
+    did not know then (known_at is what the ledger knew)."""
+    snap = tenant_snapshot(conn, tenant)
+    known = knowledge(conn, snap, known_at)
+    snap.require_known(tenant, known.position)
+    return snap, known
 
 
 def knowledge(conn: Connection, snap: Snapshot, known_at: KnownAt) -> Knowledge:
@@ -612,9 +633,11 @@ def _answer(
     answer = None
     if cache is not None and not isinstance(known_at, datetime):
         position = snap.head_position if known_at is None else min(known_at, snap.head_position)
+        snap.require_known(tenant, position)
         answer = cache.get((tenant, snap.tables.name, max(0, position)), as_of)
     if answer is None:
         known = knowledge(conn, snap, known_at)
+        snap.require_known(tenant, known.position)
         answer = _entitlements(conn, snap.tables, tenant, as_of, known)
         if cache is not None:
             cache.put((tenant, snap.tables.name, known.position), answer)
@@ -676,8 +699,7 @@ def _entitlements(
 def limits(
     conn: Connection, tenant: str, as_of: datetime, known_at: KnownAt = None
 ) -> list[LimitView]:
-    snap = tenant_snapshot(conn, tenant)
-    known = knowledge(conn, snap, known_at)
+    snap, known = tenant_knowledge(conn, tenant, known_at)
     rows = _in_force_rows(conn, snap.tables, tenant, (LIMIT,), as_of, known.position)
     return [_limit_view(row.key, row.value) for row in rows]
 
@@ -750,8 +772,7 @@ def timeline(
             "the window is empty: `from` must be before `to`",
             [FieldError(("query", "to"), "must be after from")],
         )
-    snap = tenant_snapshot(conn, tenant)
-    known = knowledge(conn, snap, known_at)
+    snap, known = tenant_knowledge(conn, tenant, known_at)
     items = []
     for name in _resources(conn, snap.tables, tenant, resource):
         rows = _series_rows(
@@ -775,8 +796,7 @@ def changes(
 ) -> Changes:
     """Business-time intervals whose entitlements differ between what was known at
     `since_position` and what is known at `known_at`: what a billing system re-bills."""
-    snap = tenant_snapshot(conn, tenant)
-    known = knowledge(conn, snap, known_at)
+    snap, known = tenant_knowledge(conn, tenant, known_at)
     if since_position > known.position and known.position < snap.head_position:
         # Inverted: known_at names a point before since_position, so there is no "later" to
         # compare with. (A known_at at or past the head is the head, as no known_at is: a

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -545,6 +546,34 @@ def test_a_facility_known_at_a_position_before_its_registration_is_404(
 
     problem(admin.get("/facilities/colossus-1", known_at=registered - 1), 404)
     assert body_of(admin.get("/facilities/colossus-1", known_at=registered))["name"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/tenants/anthropic/entitlements", {}),
+        ("/tenants/anthropic/limits", {}),
+        (
+            "/tenants/anthropic/entitlements/timeline",
+            {"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z"},
+        ),
+        ("/tenants/anthropic/entitlements/changes", {"since_position": 0}),
+    ],
+    ids=["entitlements", "limits", "timeline", "changes"],
+)
+def test_a_tenant_known_at_a_position_before_its_registration_is_404(
+    demo: Ledger, admin: ApiClient, path: str, params: dict[str, Any]
+) -> None:
+    """What the ledger knew then held no such tenant: no empty answer, a 404 (as for a
+    facility or a contract)."""
+    with demo.read() as conn:
+        registered = demo.store.read_stream(conn, "party-anthropic")[0].position
+        recorded = demo.store.read_stream(conn, "party-anthropic")[0].recorded_at
+
+    problem(admin.get(path, **params, known_at=registered - 1), 404)
+    assert admin.get(path, **params, known_at=registered).status_code == 200
+    before = (recorded - timedelta(microseconds=1)).isoformat().replace("+00:00", "Z")
+    problem(admin.get(path, **params, known_at=before), 404)
 
 
 # -- If-Match ------------------------------------------------------------------------------
