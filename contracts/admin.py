@@ -266,10 +266,15 @@ class PartyAdmin(ReadOnly):
             charts = []
             closed = None
             if "tenant" in party.roles:
-                entitlements = queries.entitlements(conn, party_id, as_of, known_at)
+                try:
+                    entitlements = queries.entitlements(conn, party_id, as_of, known_at)
+                except NotFound:  # registered after known_at: the page says so
+                    entitlements = None
                 closed = directory.closed_through(conn, party_id)
                 start, end = _shifted(as_of, -365), _shifted(as_of, 730)
-                items = queries.timeline(conn, party_id, start, end, known_at=known_at)
+                items: list[queries.TimelineItem] = []
+                if entitlements is not None:
+                    items = queries.timeline(conn, party_id, start, end, known_at=known_at)
                 for resource in sorted({i.resource for i in items}):
                     chart = steps_svg(
                         resource, [i for i in items if i.resource == resource], start, end
@@ -280,6 +285,7 @@ class PartyAdmin(ReadOnly):
             "title": f"{party.name} ({party.id})",
             "opts": self.opts,
             "party": party,
+            "is_tenant": "tenant" in party.roles,
             "entitlements": entitlements,
             "charts": charts,
             "closed_through": closed,

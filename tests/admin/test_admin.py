@@ -221,6 +221,18 @@ def test_the_tenant_page_travels_in_time(demo: Ledger, ops: Client) -> None:
     assert then.capacity[0].allocated == 220000
 
 
+@pytest.mark.parametrize("known_at", ["0", "1", "2020-01-01T00:00:00Z"])
+def test_the_tenant_page_before_the_tenant_was_known_says_so(
+    demo: Ledger, ops: Client, known_at: str
+) -> None:
+    """The party is there (it is now); at that known_at the ledger did not know it yet."""
+    page = ops.get(f"{ADMIN}/party/anthropic/page/?known_at={known_at}")
+    assert page.status_code == 200
+    assert page.context["entitlements"] is None
+    assert b'id="unknown-then"' in page.content
+    assert b'name="known_at"' in page.content  # the way back to a point it knew
+
+
 def test_the_facility_page_shows_utilisation_and_changes_capacity(
     demo: Ledger, ops: Client
 ) -> None:
