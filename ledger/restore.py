@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from ledger.canonical import GENESIS_HASH, canonical_json, parse_timestamp
+from ledger.canonical import GENESIS_HASH, canonical_json, canonical_model_json, parse_timestamp
 from ledger.chain import verify_chain
 from ledger.domain.aggregates import Aggregate, evolve
 from ledger.errors import InvalidInput, LedgerError
-from ledger.events import RecordedEvent
+from ledger.events import Metadata, RecordedEvent
 from ledger.projections.rebuild import rebuild
 from ledger.store import ENVELOPE_COLUMNS, Head
 from ledger.tables import events, head
@@ -69,11 +70,22 @@ def _fold(ledger: Ledger, states: dict[str, Aggregate], row: dict[str, Any], lin
     if record.type not in ledger.registry:
         raise Broken(line, f"unknown event type {record.type!r}")
     try:
-        states[stream] = evolve(state, record.decode(ledger.registry), record)
+        metadata = Metadata.model_validate_json(record.metadata)
+    except ValidationError as exc:
+        raise Broken(
+            line, f"metadata the ledger does not write: {exc.errors()[0]['msg']}"
+        ) from None
+    if canonical_model_json(metadata, exclude_none=True).decode() != record.metadata:
+        raise Broken(line, "metadata in a form the ledger does not write")
+    try:
+        after = evolve(state, record.decode(ledger.registry), record)
     except LedgerError as exc:  # the payload does not decode
         raise Broken(line, str(exc)) from None
     except (TypeError, ValueError) as exc:
         raise Broken(line, f"{record.type} cannot be folded into {stream}: {exc}") from None
+    if after.stream_id != stream:
+        raise Broken(line, f"stream {stream!r} holds an event of {after.stream_id!r}")
+    states[stream] = after
 
 
 def restore(

@@ -64,6 +64,8 @@ TIMESTAMPS = ("effective_at", "recorded_at")
 # an RFC 3339 UTC timestamp with six fractional digits (fixed width, so text order is time
 # order). Any other spelling of the same value is an edit.
 CANONICAL_INTEGER = re.compile(r"0|[1-9][0-9]*")
+MAX_SAFE_INTEGER = 2**53 - 1  # beyond it a JSON number is not exact (see ledger.canonical)
+END_OF_TIME = "9999-12-31T00:00:00.000000Z"  # the ledger's instants are all before it
 EVENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 HASH = re.compile(r"[0-9a-f]{64}")
 CANONICAL_TIMESTAMP = re.compile(
@@ -130,7 +132,11 @@ def read_jsonl(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any]]]:
             raise Broken(number, "not a JSON line") from None
         if not isinstance(envelope, dict):
             raise Broken(number, "not a JSON object")
-        if canonical(envelope) != raw:
+        try:
+            canonical_line = canonical(envelope)
+        except ValueError as exc:  # a value canonical JSON cannot hold exactly
+            raise Broken(number, str(exc)) from None
+        if canonical_line != raw:
             raise Broken(number, "not in canonical JSON form (edited?)")
         yield number, envelope
 
@@ -173,7 +179,11 @@ class ChainChecker:
             raise Broken(number, f"not an envelope (missing {missing or 'nothing'})")
         _check_fields(number, envelope)
         position = envelope["position"]
-        if event_hash(envelope) != envelope["hash"]:
+        try:
+            computed = event_hash(envelope)
+        except ValueError as exc:  # a value canonical JSON cannot hold exactly
+            raise Broken(number, f"position {position}: {exc}") from None
+        if computed != envelope["hash"]:
             raise Broken(number, f"position {position}: hash does not match its content")
         # The ledger records in position order, never back in time: a known_at timestamp is
         # one prefix of the ledger, and a period export one run of positions.
@@ -210,7 +220,7 @@ def _check_fields(number: int, envelope: dict[str, Any]) -> None:
     """
     for column in INTEGER_COLUMNS:
         value = envelope[column]
-        if type(value) is not int or value < 1:  # a bool is an int to Python, not here
+        if type(value) is not int or not 1 <= value <= MAX_SAFE_INTEGER:  # bool: not here
             raise Broken(number, f"{column} is not a positive integer")
     position = envelope["position"]
     if not isinstance(envelope["event_id"], str) or not EVENT_ID.fullmatch(envelope["event_id"]):
@@ -221,6 +231,8 @@ def _check_fields(number: int, envelope: dict[str, Any]) -> None:
     for column in JSON_COLUMNS:
         if not isinstance(envelope[column], dict):
             raise Broken(number, f"position {position}: {column} is not a JSON object")
+    if not all(isinstance(v, str) for v in envelope["metadata"].values()):
+        raise Broken(number, f"position {position}: metadata holds a value that is not text")
     for column in HASHES:
         if not isinstance(envelope[column], str) or not HASH.fullmatch(envelope[column]):
             raise Broken(number, f"position {position}: {column} is not a SHA-256 in hex")
@@ -232,6 +244,8 @@ def _check_fields(number: int, envelope: dict[str, Any]) -> None:
             datetime.fromisoformat(text)
         except ValueError:
             raise Broken(number, f"position {position}: {column} is not a real instant") from None
+        if text >= END_OF_TIME:
+            raise Broken(number, f"position {position}: {column} is at or past the end of time")
 
 
 def file_sha256(path: Path) -> str:

@@ -233,6 +233,25 @@ def test_a_line_deleted_inside_an_export_fails_without_the_manifest(
     assert "gaps accepted as tenant filtering" in out.getvalue()
 
 
+def test_a_number_past_exact_json_is_a_failed_line_not_an_unreadable_file(
+    demo: Ledger, tmp_path: Path
+) -> None:
+    """Exit status 1 says "forged at line N"; 2 would say the file could not be read."""
+    jsonl, _ = export(tmp_path, "ledger.jsonl")
+    lines = jsonl.read_bytes().splitlines()
+    lines[2] = lines[2].replace(b'"position":3', b'"position":9007199254740993')
+    jsonl.write_bytes(b"\n".join(lines) + b"\n")
+    assert verifies(jsonl) == (
+        1,
+        "FAILED at line 3: integer 9007199254740993 is outside the exact JSON range",
+    )
+
+    csv_file, _ = export(tmp_path, "ledger.csv", "--format", "csv")
+    header, first, *rest = csv_file.read_text().splitlines()
+    csv_file.write_text("\n".join([header, "9007199254740993" + first[1:], *rest]) + "\n")
+    assert verifies(csv_file) == (1, "FAILED at line 2: position is not a positive integer")
+
+
 @pytest.mark.parametrize("spelling", [" 1", "1 ", "+1", "01", "0_1", "\uff11"])
 def test_a_csv_integer_spelled_otherwise_fails_without_the_manifest(
     demo: Ledger, tmp_path: Path, spelling: str
@@ -470,16 +489,52 @@ def _an_event_id_that_is_no_uuid(envelopes: list[dict[str, Any]]) -> None:
     envelopes[2]["event_id"] = "not-a-uuid"
 
 
+def _an_instant_at_the_end_of_time(envelopes: list[dict[str, Any]]) -> None:
+    envelopes[0]["effective_at"] = "9999-12-31T23:59:59.999999Z"
+
+
+def _metadata_that_is_no_text(envelopes: list[dict[str, Any]]) -> None:
+    envelopes[2]["metadata"]["actor"] = 5
+
+
 # A re-chained file whose every hash is right, holding a value in a form the ledger never
 # writes: the database would store another form, and the ledger fail its own verification.
 MISSPELLED = [
+    (_an_instant_at_the_end_of_time, "line 1: position 1: effective_at is at or past the end"),
+    (_metadata_that_is_no_text, "line 3: position 3: metadata holds a value that is not text"),
     (_an_impossible_instant, "line 3: position 3: effective_at is not a real instant"),
     (_a_version_spelled_true, "line 3: schema_version is not a positive integer"),
     (_a_position_spelled_true, "line 1: position is not a positive integer"),
     (_an_upper_case_event_id, "line 3: position 3: event_id is not a UUID in lower-case text"),
     (_an_event_id_that_is_no_uuid, "line 3: position 3: event_id is not a UUID in lower-case"),
 ]
-MISSPELLED_IDS = ["impossible instant", "true version", "true position", "upper-case id", "no uuid"]
+MISSPELLED_IDS = [
+    "end of time",
+    "metadata not text",
+    "impossible instant",
+    "true version",
+    "true position",
+    "upper-case id",
+    "no uuid",
+]
+
+
+def _metadata_the_ledger_does_not_know(envelopes: list[dict[str, Any]]) -> None:
+    envelopes[2]["metadata"]["bogus"] = "x"
+
+
+def _a_stream_id_not_its_aggregates(envelopes: list[dict[str, Any]]) -> None:
+    for envelope in envelopes:
+        if envelope["stream_id"] == "party-anthropic":
+            envelope["stream_id"] = "party-anthropic "
+
+
+# Well formed, but not what the ledger's own code writes: only the import, which holds the
+# ledger's models, can tell.
+NOT_THE_LEDGERS = [
+    (_metadata_the_ledger_does_not_know, "line 3: metadata the ledger does not write"),
+    (_a_stream_id_not_its_aggregates, "stream 'party-anthropic ' holds an event of"),
+]
 
 
 @pytest.mark.parametrize(
@@ -492,6 +547,7 @@ MISSPELLED_IDS = ["impossible instant", "true version", "true position", "upper-
         (_record_one_event_before_the_last, "line 10: position 10: recorded_at goes back"),
         (_spell_a_timestamp_otherwise, "line 3: position 3: effective_at is not a canonical"),
         *MISSPELLED,
+        *NOT_THE_LEDGERS,
     ],
     ids=[
         "invalid payload",
@@ -501,6 +557,8 @@ MISSPELLED_IDS = ["impossible instant", "true version", "true position", "upper-
         "recorded_at back in time",
         "timestamp spelled otherwise",
         *MISSPELLED_IDS,
+        "metadata unknown",
+        "stream of another aggregate",
     ],
 )
 def test_import_refuses_a_rechained_forgery_the_ledger_cannot_fold(
