@@ -128,14 +128,16 @@ def read_jsonl(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any]]]:
         raw = line.removesuffix(b"\n")
         try:
             envelope = json.loads(raw)
-        except ValueError:
-            raise Broken(number, "not a JSON line") from None
+        except (ValueError, RecursionError):
+            raise Broken(number, "not a JSON line (or nested too deeply)") from None
         if not isinstance(envelope, dict):
             raise Broken(number, "not a JSON object")
         try:
             canonical_line = canonical(envelope)
         except ValueError as exc:  # a value canonical JSON cannot hold exactly
             raise Broken(number, str(exc)) from None
+        except RecursionError:
+            raise Broken(number, "nested too deeply") from None
         if canonical_line != raw:
             raise Broken(number, "not in canonical JSON form (edited?)")
         yield number, envelope
@@ -163,6 +165,8 @@ def read_csv(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any]]]:
                     raise ValueError(f"{column} is not canonical JSON")
         except ValueError as exc:
             raise Broken(number, str(exc)) from None
+        except RecursionError:
+            raise Broken(number, "nested too deeply") from None
         yield number, envelope
 
 
@@ -183,6 +187,8 @@ class ChainChecker:
             computed = event_hash(envelope)
         except ValueError as exc:  # a value canonical JSON cannot hold exactly
             raise Broken(number, f"position {position}: {exc}") from None
+        except RecursionError:
+            raise Broken(number, f"position {position}: nested too deeply") from None
         if computed != envelope["hash"]:
             raise Broken(number, f"position {position}: hash does not match its content")
         # The ledger records in position order, never back in time: a known_at timestamp is
@@ -308,9 +314,12 @@ def check_manifest(manifest: dict[str, Any], summary: Summary, public_key_pem: b
         raise Broken(0, "the public key is not an Ed25519 key")
     if _raw_key(str(manifest.get("public_key", "")).encode()) != _raw_key(public_key_pem):
         raise Broken(0, "the manifest names another signing key")
+    signature = manifest.get("signature", "")
     try:
-        key.verify(base64.b64decode(manifest.get("signature", "")), manifest_body(manifest))
-    except (InvalidSignature, ValueError):
+        if not isinstance(signature, str):
+            raise ValueError("not text")
+        key.verify(base64.b64decode(signature, validate=True), manifest_body(manifest))
+    except (InvalidSignature, ValueError, RecursionError):
         raise Broken(0, "the manifest's signature is not valid for this key") from None
     expected = {
         "sha256": summary.sha256,
@@ -324,7 +333,8 @@ def check_manifest(manifest: dict[str, Any], summary: Summary, public_key_pem: b
             raise Broken(
                 0, f"the file's {name} is not the manifest's ({value!r} vs {manifest.get(name)!r})"
             )
-    if not (manifest.get("filters") or {}).get("tenant") and summary.gaps:
+    filters = manifest.get("filters")
+    if not (isinstance(filters, dict) and filters.get("tenant")) and summary.gaps:
         raise Broken(summary.first_gap_line or 0, "a position is missing from an unfiltered export")
 
 
@@ -354,15 +364,22 @@ def verify(
 ) -> str:
     if manifest_path is not None and public_key_path is None:
         raise ValueError(MANIFEST_NEEDS_KEY)
-    manifest = json.loads(manifest_path.read_bytes()) if manifest_path else None
-    fmt = (manifest or {}).get("format") or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+    manifest: dict[str, Any] | None = None
+    if manifest_path is not None:
+        loaded = json.loads(manifest_path.read_bytes())
+        if not isinstance(loaded, dict):  # `null` must not read as "no manifest given"
+            raise Broken(0, "the manifest is not a JSON object")
+        manifest = loaded
+    fmt = str((manifest or {}).get("format") or "")
+    if fmt not in ("csv", "jsonl"):
+        fmt = "csv" if path.suffix.lower() == ".csv" else "jsonl"
     summary = check_file(path, fmt)
     if manifest is not None:
         assert public_key_path is not None
         check_manifest(manifest, summary, public_key_path.read_bytes())
     else:
         check_gaps(summary, filtered_by_tenant)
-    if manifest:
+    if manifest is not None:
         signed = "signed manifest verified"
     else:
         # Without a signed count and ends, lines cut from either end cannot be seen.
@@ -404,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         where = f"line {exc.line}" if exc.line else "manifest"
         print(f"FAILED at {where}: {exc.reason}")
         return 1
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
         print(f"cannot read the export: {exc}")
         return 2
     return 0

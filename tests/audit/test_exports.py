@@ -4,6 +4,8 @@ offline verifier that catches any edit, and a byte-identical backup and restore.
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 import subprocess
 import sys
@@ -285,6 +287,48 @@ def test_a_tampered_manifest_or_another_key_is_rejected(
     manifest_path.write_text(json.dumps(manifest))
     assert verifies(file, manifest_path, other)[0] == 1
     assert verifies(file, manifest_path, public_key)[0] == 0
+
+
+@pytest.mark.parametrize("text", ["null", "[1]", "false", "0", '""', '{"signature": 123}'])
+def test_a_manifest_that_is_no_signed_object_fails_and_is_never_skipped(
+    demo: Ledger, tmp_path: Path, public_key: Path, text: str
+) -> None:
+    """`null` read as "no manifest given" and passed a cut, re-chained file; the others
+    crashed."""
+    file, manifest_path = export(tmp_path)
+    manifest_path.write_text(text)
+    code, verdict = verifies(file, manifest_path, public_key)
+    assert code == 1
+    assert verdict in (
+        "FAILED at manifest: the manifest is not a JSON object",
+        "FAILED at manifest: the manifest names another signing key",
+    )
+
+
+def test_lines_nested_too_deeply_are_one_line_answers(demo: Ledger, tmp_path: Path) -> None:
+    """Too deep for the parser, or for canonical JSON: a failed line (exit 1), and for the
+    import a one-line refusal, never a traceback."""
+    csv_file, _ = export(tmp_path, "ledger.csv", "--format", "csv")
+    rows = list(csv.reader(io.StringIO(csv_file.read_text(), newline="")))
+    rows[1][8] = "[" * 50_000 + "]" * 50_000  # the payload cell
+    out = io.StringIO(newline="")
+    csv.writer(out).writerows(rows)
+    csv_file.write_text(out.getvalue(), newline="")
+    assert verifies(csv_file) == (1, "FAILED at line 2: nested too deeply")
+
+    file, _ = export(tmp_path)
+    lines = file.read_bytes().splitlines()
+    for depth in (700, 200_000):
+        deep = b"[" * depth + b"]" * depth
+        forged = lines[0].replace(b'"metadata":{', b'"deep":' + deep + b',"metadata":{')
+        file.write_bytes(b"\n".join([forged, *lines[1:]]) + b"\n")
+        code, verdict = verifies(file)
+        assert code == 1, depth
+        assert verdict.startswith("FAILED at line 1: "), verdict
+        assert "nested too deeply" in verdict, verdict
+        support.reset_ledger(demo.engine)
+        with pytest.raises(CommandError, match=r"line 1: .*nested too deeply"):
+            call_command("import_events", str(file))
 
 
 def test_the_trusted_key_may_come_with_other_line_endings(
