@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -66,8 +67,8 @@ _MAX_POSITION = 2**63 - 1  # positions are 64-bit integers
 
 def _position(text: str) -> int | None:
     """`text` as a position: ASCII digits only (`str.isdigit` also takes superscripts and
-    other scripts' digits)."""
-    if not (text.isascii() and text.isdigit()):
+    other scripts' digits), and few enough of them for `int` (past 4,300 it refuses)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(_MAX_POSITION)):
         return None
     number = int(text)
     return number if number <= _MAX_POSITION else None
@@ -254,7 +255,8 @@ class PartyAdmin(ReadOnly):
         known_text = request.GET.get("known_at", "").strip()
         known_at: int | datetime | None = None
         if known_text.isascii() and known_text.isdigit():
-            known_at = min(int(known_text), 2**53 - 1)  # past the head is the head
+            # Past the head is the head (and `int` refuses more than 4,300 digits).
+            known_at = int(known_text) if len(known_text) <= 15 else 2**53 - 1
         elif known_text:
             known_at = _when(request, "known_at")
         with get_ledger().read() as conn:
@@ -542,10 +544,19 @@ class ContractAdmin(ReadOnly):
         now = datetime.now(UTC)
         ledger = get_ledger()
         with ledger.read() as conn:
-            try:
-                view = queries.contract(conn, object_id, now)
-            except NotFound:
-                raise Http404 from None
+            view = None
+            # The change list links with the id quoted by the admin (`_` as `_5F`); the
+            # ledger's own links name it as it is, and an id may hold `_` plus two hex
+            # digits itself ("ctr_0000002"): the id as given first.
+            for candidate in dict.fromkeys((object_id, unquote(object_id))):
+                try:
+                    view = queries.contract(conn, candidate, now)
+                except NotFound:
+                    continue
+                object_id = candidate
+                break
+            if view is None:
+                raise Http404
             # Before or after its term a contract holds nothing: show its nearest day.
             status_now = view.status
             shown_at = min(max(now, view.term.start), view.term.end - timedelta(microseconds=1))

@@ -3,6 +3,7 @@ permissions per command family, and no way to edit or delete a row directly."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -70,6 +71,29 @@ def last_event(ledger: Ledger) -> Any:
 def test_every_list_and_page_renders(demo: Ledger, ops: Client, url: str) -> None:
     response = ops.get(url)
     assert response.status_code == 200, url
+
+
+def test_every_link_of_the_contract_list_opens_its_contract(demo: Ledger, ops: Client) -> None:
+    """The list quotes ids as the admin does (`_` as `_5F`): each link must still open its
+    contract, as the ledger's own unquoted links do."""
+    changelist = ops.get(f"{ADMIN}/contract/")
+    links = sorted(
+        set(re.findall(rf'href="({ADMIN}/contract/[^"/]+/change/)"', changelist.content.decode()))
+    )
+    assert len(links) == 2
+    for link in links:
+        page = ops.get(link)
+        assert page.status_code == 200, link
+    assert ops.get(f"{ADMIN}/contract/{LEASE}/change/").status_code == 200
+
+
+def test_ids_of_more_digits_than_int_reads_are_not_found(demo: Ledger, ops: Client) -> None:
+    digits = "1" * 5_000
+    for kind in ("facility", "party", "allocation"):
+        assert ops.get(f"{ADMIN}/{kind}/{digits}/change/").status_code == 404, kind
+    page = ops.get(f"{ADMIN}/party/anthropic/page/?known_at={digits}")
+    assert page.status_code == 200  # past the head is the head
+    assert page.context["entitlements"] is not None
 
 
 def test_filters_and_search_find_the_right_rows(demo: Ledger, ops: Client) -> None:
