@@ -95,7 +95,7 @@ class FacilityCapacityChanged(Event):
 @registry.register
 class CapacityReserved(Event):
     event_type = "CapacityReserved"
-    contract_id: str
+    contract_id: Slug
     tenant: Slug
     term: Term
     capacity: tuple[CapacityLine, ...]
@@ -104,8 +104,8 @@ class CapacityReserved(Event):
 @registry.register
 class CapacityReservationChanged(Event):
     event_type = "CapacityReservationChanged"
-    contract_id: str
-    amendment_id: str
+    contract_id: Slug
+    amendment_id: Slug
     capacity: tuple[CapacityLine, ...] = ()
     term_end: UtcDatetime | None = None
 
@@ -115,7 +115,7 @@ class CapacityReservationReleased(Event):
     """The reservation ends at effective_at (the contract's termination)."""
 
     event_type = "CapacityReservationReleased"
-    contract_id: str
+    contract_id: Slug
 
 
 # -- contract-{id} -------------------------------------------------------------------------
@@ -124,7 +124,7 @@ class CapacityReservationReleased(Event):
 @registry.register
 class ContractDrafted(Event):
     event_type = "ContractDrafted"
-    contract_id: str
+    contract_id: Slug
     provider: Slug
     tenant: Slug
     facility: Slug
@@ -164,7 +164,7 @@ class ContractSigned(Event):
 @registry.register
 class ContractAmended(Event):
     event_type = "ContractAmended"
-    amendment_id: str
+    amendment_id: Slug
     capacity: tuple[CapacityLine, ...] = ()
     term_end: UtcDatetime | None = None
 
@@ -177,7 +177,7 @@ class ContractTerminated(Event):
 @registry.register
 class CapacityAllocated(Event):
     event_type = "CapacityAllocated"
-    allocation_id: str
+    allocation_id: Slug
     workload: Slug
     resource: ResourceCode
     quantity: Annotated[Quantity, Field(gt=0)]
@@ -187,11 +187,11 @@ class CapacityAllocated(Event):
 @registry.register
 class AllocationResized(Event):
     event_type = "AllocationResized"
-    allocation_id: str
+    allocation_id: Slug
     quantity: Annotated[Quantity, Field(ge=0)]
 
 
 @registry.register
 class AllocationReleased(Event):
     event_type = "AllocationReleased"
-    allocation_id: str
+    allocation_id: Slug

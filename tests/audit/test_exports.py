@@ -573,11 +573,18 @@ def _a_stream_id_not_its_aggregates(envelopes: list[dict[str, Any]]) -> None:
             envelope["stream_id"] = "party-anthropic "
 
 
+def _an_allocation_id_the_ledger_does_not_write(envelopes: list[dict[str, Any]]) -> None:
+    for envelope in envelopes:
+        if "allocation_id" in envelope["payload"]:
+            envelope["payload"]["allocation_id"] = "x/y"
+
+
 # Well formed, but not what the ledger's own code writes: only the import, which holds the
 # ledger's models, can tell.
 NOT_THE_LEDGERS = [
     (_metadata_the_ledger_does_not_know, "line 3: metadata the ledger does not write"),
     (_a_stream_id_not_its_aggregates, "stream 'party-anthropic ' holds an event of"),
+    (_an_allocation_id_the_ledger_does_not_write, "allocation_id"),
 ]
 
 
@@ -603,6 +610,7 @@ NOT_THE_LEDGERS = [
         *MISSPELLED_IDS,
         "metadata unknown",
         "stream of another aggregate",
+        "allocation id with a slash",
     ],
 )
 def test_import_refuses_a_rechained_forgery_the_ledger_cannot_fold(
