@@ -143,8 +143,21 @@ def read_jsonl(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any]]]:
         yield number, envelope
 
 
+# A payload cell holds a whole event; the csv module's default limit (128 KiB) is below
+# what the API accepts in one.
+CSV_FIELD_LIMIT = 1 << 30
+
+
 def read_csv(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any]]]:
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8", newline=""))
+    try:
+        yield from _csv_envelopes(reader)
+    except csv.Error as exc:
+        raise Broken(reader.line_num, f"not a CSV row: {exc}") from None
+
+
+def _csv_envelopes(reader: Any) -> Iterator[tuple[int, dict[str, Any]]]:
     header = next(reader, None)
     if header is None or tuple(header) != CSV_COLUMNS:
         raise Broken(1, f"the header is not {','.join(CSV_COLUMNS)}")
@@ -312,7 +325,8 @@ def check_manifest(manifest: dict[str, Any], summary: Summary, public_key_pem: b
         raise Broken(0, "the public key is not a PEM Ed25519 key") from None
     if not isinstance(key, Ed25519PublicKey):
         raise Broken(0, "the public key is not an Ed25519 key")
-    if _raw_key(str(manifest.get("public_key", "")).encode()) != _raw_key(public_key_pem):
+    named = str(manifest.get("public_key", "")).encode("utf-8", "replace")
+    if _raw_key(named) != _raw_key(public_key_pem):
         raise Broken(0, "the manifest names another signing key")
     signature = manifest.get("signature", "")
     try:

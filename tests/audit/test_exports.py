@@ -289,7 +289,9 @@ def test_a_tampered_manifest_or_another_key_is_rejected(
     assert verifies(file, manifest_path, public_key)[0] == 0
 
 
-@pytest.mark.parametrize("text", ["null", "[1]", "false", "0", '""', '{"signature": 123}'])
+@pytest.mark.parametrize(
+    "text", ["null", "[1]", "false", "0", '""', '{"signature": 123}', '{"public_key": "\\ud800"}']
+)
 def test_a_manifest_that_is_no_signed_object_fails_and_is_never_skipped(
     demo: Ledger, tmp_path: Path, public_key: Path, text: str
 ) -> None:
@@ -303,6 +305,28 @@ def test_a_manifest_that_is_no_signed_object_fails_and_is_never_skipped(
         "FAILED at manifest: the manifest is not a JSON object",
         "FAILED at manifest: the manifest names another signing key",
     )
+
+
+def test_a_csv_export_with_a_payload_past_the_csv_modules_default_limit_verifies(
+    demo: Ledger, tmp_path: Path, admin: ApiClient, public_key: Path
+) -> None:
+    """The API takes commercial terms of 70 x 2,000 characters; the csv module's default
+    field limit (128 KiB) made their export's verification a traceback."""
+    terms = {f"clause-{n:02d}": "x" * 2_000 for n in range(70)}
+    draft = {
+        "provider": "spacex",
+        "tenant": "anthropic",
+        "facility": "colossus-1",
+        "title": "long terms",
+        "term": {"start": "2029-01-01T00:00:00Z", "end": "2030-01-01T00:00:00Z"},
+        "capacity": [{"resource": "gpu.h100", "quantity": "1", "unit": "gpu"}],
+        "commercial_terms": terms,
+    }
+    assert admin.post("/contracts", draft).status_code == 201
+    file, manifest = export(tmp_path, "ledger.csv", "--format", "csv")
+    assert max(len(line) for line in file.read_text().splitlines()) > 131_072
+    code, verdict = verifies(file, manifest, public_key)
+    assert (code, verdict.endswith("signed manifest verified")) == (0, True), verdict
 
 
 def test_lines_nested_too_deeply_are_one_line_answers(demo: Ledger, tmp_path: Path) -> None:
