@@ -4,6 +4,7 @@ decides, and the lists show what its events and projections say."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from contracts.runtime import get_ledger
 from ledger import directory, queries
 from ledger.canonical import parse_timestamp
 from ledger.domain import contract as contracts_domain
+from ledger.domain.events import SLUG_PATTERN
 from ledger.errors import InvalidInput, NotFound
 from ledger.feed import tenant_stream_ids
 from ledger.timeline import END_OF_TIME
@@ -65,12 +67,25 @@ def _shifted(moment: datetime, days: int) -> datetime:
 _MAX_POSITION = 2**63 - 1  # positions are 64-bit integers
 
 
+_SLUG = re.compile(SLUG_PATTERN)
+
+
+def _slug(text: str) -> str:
+    """An id from an admin URL, if it can be one (parties, facilities, contracts and
+    allocations all have slugs): anything else, a NUL or a newline included, is not found
+    before it reaches a query or a URL."""
+    if not _SLUG.fullmatch(text):
+        raise Http404
+    return text
+
+
 def _position(text: str) -> int | None:
     """`text` as a position: ASCII digits only (`str.isdigit` also takes superscripts and
     other scripts' digits), and few enough of them for `int` (past 4,300 it refuses)."""
-    if not (text.isascii() and text.isdigit()) or len(text) > len(str(_MAX_POSITION)):
+    digits = text.lstrip("0") or "0"
+    if not (text.isascii() and text.isdigit()) or len(digits) > len(str(_MAX_POSITION)):
         return None
-    number = int(text)
+    number = int(digits)
     return number if number <= _MAX_POSITION else None
 
 
@@ -244,6 +259,7 @@ class PartyAdmin(ReadOnly):
     }
 
     def command(self, request: HttpRequest, party_id: str, name: str) -> HttpResponse:
+        party_id = _slug(party_id)
         form_class = self.COMMANDS.get(name)
         if form_class is None:
             raise Http404
@@ -251,12 +267,14 @@ class PartyAdmin(ReadOnly):
         return command_view(self, request, form_class, party_id, back, party_id)
 
     def tenant_page(self, request: HttpRequest, party_id: str) -> HttpResponse:
+        party_id = _slug(party_id)
         as_of = _when(request, "as_of") or datetime.now(UTC)
         known_text = request.GET.get("known_at", "").strip()
         known_at: int | datetime | None = None
         if known_text.isascii() and known_text.isdigit():
             # Past the head is the head (and `int` refuses more than 4,300 digits).
-            known_at = int(known_text) if len(known_text) <= 15 else 2**53 - 1
+            digits = known_text.lstrip("0") or "0"
+            known_at = int(digits) if len(digits) <= 15 else 2**53 - 1
         elif known_text:
             known_at = _when(request, "known_at")
         with get_ledger().read() as conn:
@@ -329,6 +347,7 @@ class FacilityAdmin(ReadOnly):
         return urls + super().get_urls()
 
     def capacity(self, request: HttpRequest, facility_id: str) -> HttpResponse:
+        facility_id = _slug(facility_id)
         facility = Facility.objects.filter(stream_id=f"facility-{facility_id}").first()
         back = (
             reverse("admin:contracts_facility_change", args=[facility.position])
@@ -520,6 +539,7 @@ class ContractAdmin(ReadOnly):
         return urls + super().get_urls()
 
     def command(self, request: HttpRequest, contract_id: str, name: str) -> HttpResponse:
+        contract_id = _slug(contract_id)
         form_class = CONTRACT_COMMANDS.get(name)
         if form_class is None:
             raise Http404
@@ -529,6 +549,7 @@ class ContractAdmin(ReadOnly):
     def allocation_command(
         self, request: HttpRequest, contract_id: str, allocation_id: str, name: str
     ) -> HttpResponse:
+        contract_id, allocation_id = _slug(contract_id), _slug(allocation_id)
         form_class = ALLOCATION_COMMANDS.get(name)
         if form_class is None:
             raise Http404
@@ -549,6 +570,8 @@ class ContractAdmin(ReadOnly):
             # ledger's own links name it as it is, and an id may hold `_` plus two hex
             # digits itself ("ctr_0000002"): the id as given first.
             for candidate in dict.fromkeys((object_id, unquote(object_id))):
+                if not _SLUG.fullmatch(candidate):
+                    continue
                 try:
                     view = queries.contract(conn, candidate, now)
                 except NotFound:

@@ -13,7 +13,8 @@ from ledger.domain import registry
 from ledger.events import Event
 from ledger.types import Quantity, UtcDatetime
 
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$")]
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 ResourceCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
 Role = Literal["provider", "tenant"]

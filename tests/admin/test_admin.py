@@ -87,6 +87,30 @@ def test_every_link_of_the_contract_list_opens_its_contract(demo: Ledger, ops: C
     assert ops.get(f"{ADMIN}/contract/{LEASE}/change/").status_code == 200
 
 
+@pytest.mark.parametrize("odd", ["a%0Ab", f"{LEASE}%0A", "a%00b", "a_5F%00"])
+def test_ids_no_ledger_writes_are_not_found(demo: Ledger, ops: Client, odd: str) -> None:
+    """A newline broke the pages' own URLs; a NUL, PostgreSQL's text (500s)."""
+    for url in (
+        f"{ADMIN}/contract/{odd}/change/",
+        f"{ADMIN}/contract/{odd}/command/sign/",
+        f"{ADMIN}/contract/{odd}/allocations/x/resize/",
+        f"{ADMIN}/contract/{LEASE}/allocations/{odd}/resize/",
+        f"{ADMIN}/party/{odd}/page/",
+        f"{ADMIN}/party/{odd}/command/close/",
+        f"{ADMIN}/facility/{odd}/capacity/",
+    ):
+        assert ops.get(url).status_code == 404, url
+
+
+def test_a_known_at_with_leading_zeros_is_that_position(demo: Ledger, ops: Client) -> None:
+    def allocated(known_at: str) -> object:
+        page = ops.get(f"{ADMIN}/party/anthropic/page/?as_of=2026-07-01&known_at={known_at}")
+        return page.context["entitlements"].capacity[0].allocated
+
+    before = demo.head().position - 1  # just before the backdated correction
+    assert allocated("0" * 20 + str(before)) == allocated(str(before)) != allocated("")
+
+
 def test_ids_of_more_digits_than_int_reads_are_not_found(demo: Ledger, ops: Client) -> None:
     digits = "1" * 5_000
     for kind in ("facility", "party", "allocation"):
