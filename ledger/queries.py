@@ -244,11 +244,10 @@ _SNAPSHOT = (
     .where(head.c.id == 1)
 )
 _STREAM = bindparam("stream", type_=String())
+_REGISTRATION = events.c.stream_id == _STREAM, events.c.stream_version == 1
 _SNAPSHOT_OF_TENANT = _SNAPSHOT.add_columns(
-    select(events.c.position)
-    .where(events.c.stream_id == _STREAM, events.c.stream_version == 1)
-    .scalar_subquery()
-    .label("registered_at")
+    select(events.c.position).where(*_REGISTRATION).scalar_subquery().label("registered_at"),
+    select(events.c.payload).where(*_REGISTRATION).scalar_subquery().label("registration"),
 )
 
 
@@ -260,7 +259,9 @@ def snapshot(conn: Connection) -> Snapshot:
 def tenant_snapshot(conn: Connection, tenant: str) -> Snapshot:
     """The snapshot, read in the same statement that checks the tenant exists (404)."""
     row = conn.execute(_SNAPSHOT_OF_TENANT, {"stream": parties_domain.stream_id(tenant)}).one()
-    if row.registered_at is None:
+    # A party that is not a tenant (a provider) has no entitlements to answer with: an
+    # empty answer would read as "nothing in force" for a mistyped tenant.
+    if row.registered_at is None or "tenant" not in orjson.loads(row.registration)["roles"]:
         raise NotFound("tenant", tenant)
     return Snapshot(projection_sets[row.active], row.position, row.recorded_at, row.registered_at)
 

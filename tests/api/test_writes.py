@@ -561,6 +561,28 @@ def test_a_facility_known_at_a_position_before_its_registration_is_404(
     ],
     ids=["entitlements", "limits", "timeline", "changes"],
 )
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/tenants/spacex/entitlements", {}),
+        ("/tenants/spacex/limits", {}),
+        (
+            "/tenants/spacex/entitlements/timeline",
+            {"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z"},
+        ),
+        ("/tenants/spacex/entitlements/changes", {"since_position": 0}),
+    ],
+    ids=["entitlements", "limits", "timeline", "changes"],
+)
+def test_a_party_that_is_no_tenant_has_no_entitlements_to_read(
+    demo: Ledger, admin: ApiClient, path: str, params: dict[str, Any]
+) -> None:
+    """A provider read as a tenant answered an empty 200: "nothing in force" for what is a
+    wrong tenant id."""
+    body = problem(admin.get(path, **params), 404)
+    assert body["detail"] == "tenant 'spacex' not found"
+
+
 def test_a_tenant_known_at_a_position_before_its_registration_is_404(
     demo: Ledger, admin: ApiClient, path: str, params: dict[str, Any]
 ) -> None:
