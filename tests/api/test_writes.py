@@ -551,19 +551,6 @@ def test_a_facility_known_at_a_position_before_its_registration_is_404(
 @pytest.mark.parametrize(
     ("path", "params"),
     [
-        ("/tenants/anthropic/entitlements", {}),
-        ("/tenants/anthropic/limits", {}),
-        (
-            "/tenants/anthropic/entitlements/timeline",
-            {"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z"},
-        ),
-        ("/tenants/anthropic/entitlements/changes", {"since_position": 0}),
-    ],
-    ids=["entitlements", "limits", "timeline", "changes"],
-)
-@pytest.mark.parametrize(
-    ("path", "params"),
-    [
         ("/tenants/spacex/entitlements", {}),
         ("/tenants/spacex/limits", {}),
         (
@@ -583,6 +570,19 @@ def test_a_party_that_is_no_tenant_has_no_entitlements_to_read(
     assert body["detail"] == "tenant 'spacex' not found"
 
 
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/tenants/anthropic/entitlements", {}),
+        ("/tenants/anthropic/limits", {}),
+        (
+            "/tenants/anthropic/entitlements/timeline",
+            {"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z"},
+        ),
+        ("/tenants/anthropic/entitlements/changes", {"since_position": 0}),
+    ],
+    ids=["entitlements", "limits", "timeline", "changes"],
+)
 def test_a_tenant_known_at_a_position_before_its_registration_is_404(
     demo: Ledger, admin: ApiClient, path: str, params: dict[str, Any]
 ) -> None:
