@@ -528,6 +528,28 @@ def test_signing_an_overcommitting_contract_is_409(demo: Ledger, admin: ApiClien
     )
 
 
+def test_a_resource_amended_to_zero_leaves_the_contract_from_then_on(
+    demo: Ledger, admin: ApiClient
+) -> None:
+    """API.md: quantity "0" removes one. The contract listed it with quantity 0."""
+    amended = admin.post(
+        f"/contracts/{LEASE}/amendments",
+        {
+            "effective_at": "2027-01-01T00:00:00Z",
+            "capacity": [{"resource": "power.mw", "quantity": "0", "unit": "MW"}],
+            "reason": "power contracted elsewhere",
+        },
+    )
+    assert amended.status_code == 201, amended.content
+
+    def resources(as_of: str) -> list[str]:
+        lines = body_of(admin.get(f"/contracts/{LEASE}", as_of=as_of))["capacity"]
+        return [line["resource"] for line in lines]
+
+    assert resources("2026-12-01T00:00:00Z") == ["gpu.h100", "power.mw"]
+    assert resources("2027-02-01T00:00:00Z") == ["gpu.h100"]
+
+
 def test_unknown_resources_are_404(demo: Ledger, admin: ApiClient) -> None:
     problem(admin.get("/contracts/ctr_nope"), 404)
     problem(admin.post("/contracts/ctr_nope/void", {"reason": "r"}), 404)
