@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 from ledger.canonical import format_decimal, format_timestamp
 from ledger.errors import InvalidTimestamp
@@ -76,6 +76,9 @@ UtcDatetime = Annotated[
     AfterValidator(_require_utc),
     AfterValidator(_before_end_of_time),
     PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+    # The serializer's own schema would be a bare string: published clients should read
+    # an RFC 3339 instant.
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
 ]
 """A timezone-aware UTC instant; naive or offset timestamps are refused."""
 

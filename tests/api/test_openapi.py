@@ -68,3 +68,32 @@ def test_the_docs_page_uses_only_local_assets(db: None) -> None:
     assert all(a.startswith("/") for a in assets), assets
     for asset in assets:
         assert Client().get(asset).status_code == 200, asset
+
+
+TIMESTAMP_FIELDS = {
+    "as_of",
+    "recorded_at",
+    "effective_at",
+    "effective_since",
+    "signed_at",
+    "terminated_at",
+    "until",
+    "valid_from",
+    "valid_to",
+    "closed_through",
+}
+
+
+def test_every_timestamp_the_api_returns_is_published_as_a_date_time(openapi: dict) -> None:  # type: ignore[type-arg]
+    """Response timestamps were bare strings in the document ("the reference for types"),
+    so generated clients read them as text."""
+    bare = []
+    for name, schema in openapi["components"]["schemas"].items():
+        for field, spec in schema.get("properties", {}).items():
+            if field not in TIMESTAMP_FIELDS:
+                continue
+            options = spec.get("anyOf", [spec])
+            strings = [o for o in options if o.get("type") == "string"]
+            if not strings or any(o.get("format") != "date-time" for o in strings):
+                bare.append(f"{name}.{field}")
+    assert bare == []
