@@ -134,9 +134,12 @@ class FacilityIn(In):
 
 
 class FacilityCapacityIn(In):
+    """API.md: `{"capacity": [...], "effective_at", "reason"}`, none of them optional: a
+    facility's capacity changes from a business date the caller names, and says why."""
+
     capacity: Capacity
-    effective_at: UtcDatetime | None = None
-    reason: Reason | None = None
+    effective_at: UtcDatetime
+    reason: Reason
 
 
 class ContractIn(In):

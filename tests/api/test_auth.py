@@ -46,7 +46,11 @@ OPERATIONS = [
         "post",
         "/facilities/colossus-1/capacity",
         "contracts:write",
-        {"capacity": [{"resource": "gpu.h100", "quantity": "230000", "unit": "gpu"}]},
+        {
+            "capacity": [{"resource": "gpu.h100", "quantity": "230000", "unit": "gpu"}],
+            "effective_at": "2026-11-01T00:00:00Z",
+            "reason": "expansion",
+        },
         False,
     ),
     Op(

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from ledger import queries
+from ledger.canonical import format_timestamp
 from ledger.demo import LEASE, ORBITAL
 from ledger.unit_of_work import Ledger, UnitOfWork
 from tests.api.conftest import ApiClient, problem
@@ -83,10 +84,20 @@ def test_register_facility_and_change_its_capacity(demo: Ledger, admin: ApiClien
             "free": "550000",
         }
     ]
-    changed = admin.post(
-        "/facilities/colossus-2/capacity",
-        {"capacity": [{"resource": "gpu.gb200", "quantity": "600000", "unit": "gpu"}]},
-    )
+    change = {
+        "capacity": [{"resource": "gpu.gb200", "quantity": "600000", "unit": "gpu"}],
+        "effective_at": format_timestamp(demo.clock()),  # in force now, as the answer shows
+        "reason": "second hall commissioned",
+    }
+    for missing in ("effective_at", "reason"):
+        refused = problem(
+            admin.post(
+                "/facilities/colossus-2/capacity", {k: v for k, v in change.items() if k != missing}
+            ),
+            422,
+        )
+        assert [e["loc"][-1] for e in refused["errors"]] == [missing]
+    changed = admin.post("/facilities/colossus-2/capacity", change)
     assert changed.status_code == 200, changed.content
     assert body_of(changed)["resources"][0]["capacity"] == "600000"
     assert body_of(changed)["position"] == demo.head().position
