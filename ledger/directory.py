@@ -79,20 +79,18 @@ def closed_through(conn: Connection, tenant: str) -> datetime | None:
 
 def contract_tenant(conn: Connection, contract_id: str) -> str | None:
     """The tenant a contract currently names, or None if there is no such contract."""
-    contracts = snapshot(conn).tables.contracts
-    found: str | None = conn.execute(
-        select(contracts.c.tenant).where(
-            contracts.c.contract_id == contract_id, contracts.c.known_to == KNOWN_FOREVER
-        )
-    ).scalar()
-    return found
+    return _current_contract_column(conn, contract_id, "tenant")
 
 
 def contract_facility(conn: Connection, contract_id: str) -> str | None:
     """The facility a contract currently names, or None if there is no such contract."""
+    return _current_contract_column(conn, contract_id, "facility")
+
+
+def _current_contract_column(conn: Connection, contract_id: str, column: str) -> str | None:
     contracts = snapshot(conn).tables.contracts
     found: str | None = conn.execute(
-        select(contracts.c.facility).where(
+        select(contracts.c[column]).where(
             contracts.c.contract_id == contract_id, contracts.c.known_to == KNOWN_FOREVER
         )
     ).scalar()

@@ -581,19 +581,24 @@ def test_a_facility_known_at_a_position_before_its_registration_is_404(
     assert body_of(admin.get("/facilities/colossus-1", known_at=registered))["name"]
 
 
-@pytest.mark.parametrize(
-    ("path", "params"),
-    [
-        ("/tenants/spacex/entitlements", {}),
-        ("/tenants/spacex/limits", {}),
-        (
-            "/tenants/spacex/entitlements/timeline",
-            {"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z"},
-        ),
-        ("/tenants/spacex/entitlements/changes", {"since_position": 0}),
-    ],
-    ids=["entitlements", "limits", "timeline", "changes"],
-)
+def tenant_reads(tenant: str) -> Any:
+    """The four reads of a tenant's entitlements, as (path, params) cases."""
+    return pytest.mark.parametrize(
+        ("path", "params"),
+        [
+            (f"/tenants/{tenant}/entitlements", {}),
+            (f"/tenants/{tenant}/limits", {}),
+            (
+                f"/tenants/{tenant}/entitlements/timeline",
+                {"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z"},
+            ),
+            (f"/tenants/{tenant}/entitlements/changes", {"since_position": 0}),
+        ],
+        ids=["entitlements", "limits", "timeline", "changes"],
+    )
+
+
+@tenant_reads("spacex")
 def test_a_party_that_is_no_tenant_has_no_entitlements_to_read(
     demo: Ledger, admin: ApiClient, path: str, params: dict[str, Any]
 ) -> None:
@@ -603,19 +608,7 @@ def test_a_party_that_is_no_tenant_has_no_entitlements_to_read(
     assert body["detail"] == "tenant 'spacex' not found"
 
 
-@pytest.mark.parametrize(
-    ("path", "params"),
-    [
-        ("/tenants/anthropic/entitlements", {}),
-        ("/tenants/anthropic/limits", {}),
-        (
-            "/tenants/anthropic/entitlements/timeline",
-            {"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z"},
-        ),
-        ("/tenants/anthropic/entitlements/changes", {"since_position": 0}),
-    ],
-    ids=["entitlements", "limits", "timeline", "changes"],
-)
+@tenant_reads("anthropic")
 def test_a_tenant_known_at_a_position_before_its_registration_is_404(
     demo: Ledger, admin: ApiClient, path: str, params: dict[str, Any]
 ) -> None:
