@@ -49,10 +49,10 @@ def close_pooled_connections() -> None:
 
 
 def dispose_all() -> None:
-    """Close every pooled connection (before dropping a test database, for one)."""
+    """Close every pooled connection and forget the ledgers (before dropping a test
+    database, for one)."""
+    close_pooled_connections()
     with _lock:
-        for ledger in _ledgers.values():
-            ledger.engine.dispose()
         _ledgers.clear()
 
 

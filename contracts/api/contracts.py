@@ -131,6 +131,8 @@ def _require_visible_provider(
     would tell the key which other tenants exist."""
     if key.tenant is None or provider is None or provider == key.tenant:
         return
+    if contract_id is not None:
+        _visible_contract(key, contract_id)  # before anything is said about its facility
     with reading() as conn:
         if facility is None and contract_id is not None:
             facility = directory.contract_facility(conn, contract_id)
@@ -205,7 +207,6 @@ def revise_draft(
     key = require(request, WRITE)
     if body.tenant is not None:
         require_tenant(key, body.tenant, "party", body.tenant)
-    _visible_contract(key, contract_id)  # before anything is said about its facility
     _require_visible_provider(key, body.provider, body.facility, contract_id)
     return _change(
         request,
