@@ -21,7 +21,8 @@ def django_database(url: str, var_dir: Path, ledger: DatabaseSettings) -> dict[s
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = {
             "init_command": (
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+                f"PRAGMA page_size={ledger.sqlite_page_size};"
+                " PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
                 f" PRAGMA busy_timeout={ledger.sqlite_busy_timeout_ms};"
             ),
             "transaction_mode": "IMMEDIATE",

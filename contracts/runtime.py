@@ -45,6 +45,7 @@ def close_pooled_connections() -> None:
     them: "cached plan must not change result type")."""
     with _lock:
         for ledger in _ledgers.values():
+            ledger.close()
             ledger.engine.dispose()
 
 

@@ -11,17 +11,12 @@ one stuck session cannot freeze every writer, and UTC as the session time zone.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
-
-WRITE = "ledger_write"
-"""Execution option marking a connection whose transaction will append."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +30,12 @@ class DatabaseSettings:
     # that checkpointed every 60-160 commits. Ten times as many cost up to 40 MB of WAL and
     # made one-event appends about 8% faster (bench/peer.py).
     sqlite_wal_autocheckpoint_pages: int = 10_000
+    # The page size of a SQLite database created by the ledger (an existing one keeps its
+    # own). A commit writes a WAL frame per page it touched, checksummed and copied whole,
+    # and a one-event append touches seven (the event row, its four indexes, the head):
+    # 2 KiB pages made that commit a third cheaper than the default 4 KiB ones
+    # (bench/peer.py; reads and bulk appends measured in the README).
+    sqlite_page_size: int = 2_048
     pool_size: int = 10
 
 
@@ -66,7 +67,7 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> Engine:
         connect_args={
             "timeout": settings.sqlite_busy_timeout_ms / 1000,
             "check_same_thread": False,
-            # Let SQLAlchemy's `begin` event below decide how each transaction starts.
+            # Transactions begin as `_begin_read_snapshot` and `begin_write` say.
             "isolation_level": None,
         },
         pool_size=settings.pool_size,
@@ -75,6 +76,7 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> Engine:
     @event.listens_for(engine, "connect")
     def configure(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA page_size={int(settings.sqlite_page_size)}")  # before WAL
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -82,21 +84,33 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> Engine:
         cursor.execute(f"PRAGMA wal_autocheckpoint={int(settings.sqlite_wal_autocheckpoint_pages)}")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def begin(connection: Connection) -> None:
-        writes = connection.get_execution_options().get(WRITE, False)
-        # Straight to the driver: this runs once per transaction, on the append's hot path.
-        driver = connection.connection.driver_connection
-        assert driver is not None
-        statement = "BEGIN IMMEDIATE" if writes else "BEGIN"
-        try:
-            driver.execute(statement)
-        except sqlite3.Error as exc:
-            # SQLAlchemy does not wrap what a `begin` listener raises: wrap it as its own
-            # statements' errors are, for callers that catch SQLAlchemy's.
-            raise OperationalError(statement, None, exc) from exc
-
+    # Not a "begin" event listener: any listener on an engine's connection events makes
+    # SQLAlchemy dispatch events on every connect, begin and commit of every connection,
+    # which cost a tenth of a one-event append (measured: bench/peer.py).
+    engine.dialect.do_begin = _begin_read_snapshot  # type: ignore[method-assign]
     return engine
+
+
+def _begin_read_snapshot(dbapi_connection: Any) -> None:
+    """SQLAlchemy's BEGIN on SQLite: a deferred transaction, whose reads share one snapshot
+    (pysqlite runs in autocommit, see `isolation_level` above). A writer has begun
+    already, with the write lock: see `begin_write`."""
+    driver = dbapi_connection.driver_connection
+    if not driver.in_transaction:
+        driver.execute("BEGIN")
+
+
+def begin_write(conn: Connection) -> RootTransaction:
+    """Begin `conn`'s transaction for a writer.
+
+    SQLite: with the write lock taken up front (`BEGIN IMMEDIATE`), waiting up to the busy
+    timeout for it. A deferred transaction that reads and then writes fails with
+    SQLITE_BUSY at once when another writer got there first, which a ledger must not do.
+    A refusal arrives as the driver's `sqlite3.OperationalError`.
+    """
+    if conn.dialect.name == "sqlite":
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+    return conn.begin()
 
 
 def _postgres_engine(url: URL, settings: DatabaseSettings) -> Engine:

@@ -12,6 +12,7 @@ what SQLAlchemy's types did: the driver's placeholder, and timestamps as their c
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -23,11 +24,15 @@ from ledger.canonical import format_timestamp
 
 
 def driver_connection(conn: Connection) -> Any:
-    """The DBAPI connection under `conn`, inside `conn`'s transaction (begun here if the
-    caller relied on autobegin, as a SQLAlchemy statement would have)."""
-    if not conn.in_transaction():
+    """The DBAPI connection under `conn`, inside a transaction: `conn`'s, begun here if the
+    caller relied on autobegin (as a SQLAlchemy statement would have), or one begun on the
+    driver itself (a SQLite ledger's writes: see `Ledger.write`)."""
+    raw = conn.connection.driver_connection
+    if not conn.in_transaction() and not (
+        isinstance(raw, sqlite3.Connection) and raw.in_transaction
+    ):
         conn.begin()
-    return conn.connection.driver_connection
+    return raw
 
 
 @contextlib.contextmanager

@@ -39,6 +39,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         ):
             item.add_marker(pytest.mark.django_db(transaction=True))
     if backend() == "postgresql":
+        sqlite_only = pytest.mark.skip(reason="about SQLite only")
+        for item in items:
+            if item.get_closest_marker("sqlite"):
+                item.add_marker(sqlite_only)
         return
     if REQUIRE_POSTGRES:
         raise pytest.UsageError("LEDGER_REQUIRE_POSTGRES=1 but DATABASE_URL is not PostgreSQL")

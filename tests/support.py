@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from ledger.canonical import GENESIS_HASH
+from ledger.database import begin_write
 from ledger.events import Event, EventRegistry
 from ledger.tables import PROJECTION_FORMAT, head, metadata, projection_state
 from ledger.types import Quantity, UtcDatetime
@@ -37,7 +38,7 @@ def append_only_disabled(conn: Connection) -> Iterator[None]:
 
 def reset_ledger(engine: Engine) -> None:
     """Empty every ledger table and rewind the head to genesis."""
-    with engine.connect().execution_options(ledger_write=True) as conn, conn.begin():
+    with engine.connect() as conn, begin_write(conn):
         with append_only_disabled(conn):
             for table in reversed(metadata.sorted_tables):
                 if table not in (head, projection_state):

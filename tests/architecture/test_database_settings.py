@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from contracts.database import django_database, sqlalchemy_url
-from ledger.database import DatabaseSettings, normalise_url
+from ledger.database import DatabaseSettings, make_engine, normalise_url
 from ledger.unit_of_work import Ledger
 
 
@@ -89,12 +91,30 @@ def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(ledger: Ledger)
                 "busy_timeout",
                 "synchronous",
                 "wal_autocheckpoint",
+                "page_size",
             )
         ]
     with connection.cursor() as cursor:
         djangos = []
-        for p in ("journal_mode", "foreign_keys", "busy_timeout"):
+        for p in ("journal_mode", "foreign_keys", "busy_timeout", "page_size"):
             cursor.execute(f"PRAGMA {p}")
             djangos.append(cursor.fetchone()[0])
-    assert pragmas == ["wal", 1, 30000, 1, 10000]
-    assert djangos == ["wal", 1, 30000]
+    # The test database was created by whichever connection came first: both ask for 2 KiB.
+    assert pragmas == ["wal", 1, 30000, 1, 10000, 2048]
+    assert djangos == ["wal", 1, 30000, 2048]
+
+
+def test_a_sqlite_database_made_with_other_pages_keeps_them(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with closing(sqlite3.connect(path)) as old:
+        old.execute("PRAGMA page_size=4096")
+        old.execute("PRAGMA journal_mode=WAL")
+        old.execute("CREATE TABLE kept (id INTEGER PRIMARY KEY)")
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+            conn.exec_driver_sql("INSERT INTO kept VALUES (1)")
+            assert conn.exec_driver_sql("SELECT count(*) FROM kept").scalar() == 1
+    finally:
+        engine.dispose()

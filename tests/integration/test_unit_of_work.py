@@ -189,10 +189,11 @@ def test_a_read_without_transaction_block_leaves_its_pooled_connection_transacti
         else:
             assert driver.in_transaction
 
-    # The same pooled connection, handed to a writer, is transactional again: a failed
-    # command leaves nothing behind.
+    # The same pooled connection, handed to a writer (on PostgreSQL: SQLite's writes keep
+    # connections of their own), is transactional again: a failed command leaves nothing
+    # behind.
     with pytest.raises(RuntimeError), store_ledger.write() as uow:
-        assert uow.conn.connection.driver_connection is driver
+        assert (uow.conn.connection.driver_connection is driver) == postgres
         uow.append([NewEvent("acct-b", AccountOpened(owner="y"), T0)], {"acct-b": NO_STREAM})
         raise RuntimeError("the command failed after appending")
     assert store_ledger.head().position == 1
@@ -201,4 +202,64 @@ def test_a_read_without_transaction_block_leaves_its_pooled_connection_transacti
         assert conn.connection.driver_connection is driver
         if postgres:
             assert driver.info.transaction_status == driver.info.transaction_status.INTRANS
+    store_ledger.close()
     engine.dispose()
+
+
+@pytest.mark.sqlite
+def test_sqlite_writes_keep_their_connection_and_drop_one_that_failed(
+    store_ledger: Ledger,
+) -> None:
+    engine = make_engine(store_ledger.engine.url)
+    ledger = Ledger(engine, store_ledger.registry)
+    try:
+        with ledger.write() as uow:
+            uow.append([NewEvent("acct-a", AccountOpened(owner="a"), T0)], {"acct-a": NO_STREAM})
+            first = uow.conn
+        with ledger.write() as uow:
+            uow.append([NewEvent("acct-b", AccountOpened(owner="b"), T0)], {"acct-b": NO_STREAM})
+            assert uow.conn is first
+            # The lock was taken up front, on the driver; SQLAlchemy began nothing.
+            assert uow.conn.connection.driver_connection.in_transaction
+            assert not uow.conn.in_transaction()
+        assert engine.pool.checkedout() == 1  # kept, out of the pool, between writes
+        assert not first.connection.driver_connection.in_transaction  # committed
+
+        with pytest.raises(ConcurrencyError), ledger.write() as uow:
+            assert uow.conn is first
+            uow.append([NewEvent("acct-c", AccountOpened(owner="c"), T0)], {"acct-c": 3})
+        assert first.closed  # a failed write's connection goes back to the pool
+        assert engine.pool.checkedout() == 0
+
+        with ledger.write() as uow:
+            uow.append([NewEvent("acct-c", AccountOpened(owner="c"), T0)], {"acct-c": NO_STREAM})
+            assert uow.conn is not first
+        ledger.close()
+        assert engine.pool.checkedout() == 0
+        assert ledger.head().position == 3
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.sqlite
+def test_a_sqlite_write_whose_statements_went_through_sqlalchemy_ends_through_it(
+    store_ledger: Ledger,
+) -> None:
+    request = {"op": "open"}
+    with store_ledger.write() as uow:
+        uow.remember_idempotent(IdempotencyRecord("s", "k9", fingerprint(request), 201, "{}", 1))
+        assert uow.conn.in_transaction()  # autobegun by the idempotency insert
+        uow.append([NewEvent("acct-a", AccountOpened(owner="a"), T0)], {"acct-a": NO_STREAM})
+        kept = uow.conn
+    assert not kept.in_transaction()
+    assert not kept.connection.driver_connection.in_transaction
+
+    with pytest.raises(RuntimeError), store_ledger.write() as uow:
+        uow.remember_idempotent(IdempotencyRecord("s", "k10", fingerprint(request), 201, "{}", 2))
+        uow.append([NewEvent("acct-b", AccountOpened(owner="b"), T0)], {"acct-b": NO_STREAM})
+        raise RuntimeError("the command failed after appending")
+
+    assert store_ledger.head().position == 1
+    with store_ledger.write() as uow:
+        assert uow.find_idempotent("s", "k9", fingerprint(request)) is not None
+        assert uow.find_idempotent("s", "k10", fingerprint(request)) is None
