@@ -18,8 +18,12 @@ are a/b >= 0.70 and c/d >= 0.50. Event objects are built outside the timed regio
 are the caller's input); the store's work from event object to committed row is timed.
 
 Each store transaction is immediately followed by the floor's transaction for the same
-rows, so both sides see the same table sizes, cache state and machine noise; their times
-are accumulated separately. The schema is created by alembic, as in production.
+rows, so both sides see the same table sizes and machine noise; their times are accumulated
+separately. Each side has a database of its own, with the same settings: SQLite checkpoints
+its WAL inside the commit that fills it past `wal_autocheckpoint`, and in one shared file
+whichever side happened to cross that line paid for both sides' pages (on a shared file,
+a/b swung from 0.72 to 1.07 with the page size alone). The ledger's schema is created by
+alembic, as in production.
 
 Usage: python bench/append.py [--events 100000] [--batch 1000] [--single 5000]
                               [--database-url URL] [--profile]
@@ -67,7 +71,7 @@ from sqlalchemy import (
     select,
 )
 
-from ledger.database import WRITE, make_engine
+from ledger.database import begin_write, make_engine
 from ledger.events import RecordedEvent
 from ledger.store import ANY
 from ledger.tables import events
@@ -144,7 +148,7 @@ def row_of(record: RecordedEvent) -> dict[str, object]:
 @contextmanager
 def write_connection(engine: Engine) -> Iterator[Connection]:
     """A transaction started the way the ledger starts its own (BEGIN IMMEDIATE on SQLite)."""
-    with engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+    with engine.connect() as conn, begin_write(conn):
         yield conn
 
 
@@ -161,9 +165,12 @@ def profiled(profiler: cProfile.Profile | None) -> Iterator[None]:
 
 
 class Bench:
-    def __init__(self, args: Args, engine: Engine, plain: Table, progress: Progress) -> None:
+    def __init__(
+        self, args: Args, engine: Engine, floor_engine: Engine, plain: Table, progress: Progress
+    ) -> None:
         self.args = args
         self.engine = engine
+        self.floor_engine = floor_engine
         self.ledger = Ledger(engine, registry)
         self.insert_plain = insert(plain)
         self.progress = progress
@@ -188,7 +195,7 @@ class Bench:
             with ours.timing(size), profiled(profiler), self.ledger.write() as uow:
                 recorded = uow.append(new_events, expected)
             rows = [row_of(record) for record in recorded]
-            with raw.timing(size), write_connection(self.engine) as conn:
+            with raw.timing(size), write_connection(self.floor_engine) as conn:
                 conn.execute(self.insert_plain, rows)
             remaining -= size
             self.progress.advance(task, size)
@@ -208,7 +215,7 @@ class Bench:
             with ours.timing(1), profiled(profiler), self.ledger.write() as uow:
                 (recorded,) = uow.append([new], expected)
             row = row_of(recorded)
-            with raw.timing(1), write_connection(self.engine) as conn:
+            with raw.timing(1), write_connection(self.floor_engine) as conn:
                 conn.execute(self.insert_plain, row)
             self.progress.advance(task)
         return ours, raw
@@ -217,6 +224,7 @@ class Bench:
         """Both tables must hold every event: a sanity check of the run, not of speed."""
         with self.engine.connect() as conn:
             ours = conn.execute(select(func.count()).select_from(events)).scalar_one()
+        with self.floor_engine.connect() as conn:
             raw = conn.execute(select(func.count()).select_from(plain)).scalar_one()
         expected = self.args.events + self.args.single
         if not ours == raw == expected:
@@ -240,18 +248,23 @@ def main() -> None:
         f"[bold]append benchmark[/] on {label}: {args.events:,} events in batches of "
         f"{args.batch:,}, then {args.single:,} one-event transactions"
     )
-    with throwaway_database(args.database_url, f"bench_append_{os.getpid()}") as url:
+    with (
+        throwaway_database(args.database_url, f"bench_append_{os.getpid()}") as url,
+        throwaway_database(args.database_url, f"bench_append_floor_{os.getpid()}") as floor_url,
+    ):
         create_ledger_schema(url)
         engine = make_engine(url)
+        floor_engine = make_engine(floor_url)
         try:
-            plain = create_plain_table(engine)
+            plain = create_plain_table(floor_engine)
             with make_progress() as progress:
-                bench = Bench(args, engine, plain, progress)
+                bench = Bench(args, engine, floor_engine, plain, progress)
                 a, b = bench.batched()
                 c, d = bench.single()
             checked = bench.check(plain)
         finally:
             engine.dispose()
+            floor_engine.dispose()
 
     ratios = []
     if args.events:

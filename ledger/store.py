@@ -21,7 +21,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -93,15 +93,6 @@ def _matches(expected: ExpectedVersion, actual: int) -> bool:
     return expected == actual
 
 
-def _as_utc(value: object) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return datetime.fromisoformat(value)
-    assert isinstance(value, datetime)
-    return value.astimezone(UTC)
-
-
 class _Dialect:
     """What the append and read paths say to the driver, shared by both databases: they
     differ in placeholders, the head read (and its lock), the select list, how versions of
@@ -116,15 +107,15 @@ class _Dialect:
     INLINE_VERSIONS = 100  # streams whose versions ride along with the head read
 
     @classmethod
-    def lock_head(
-        cls, conn: Connection, streams: list[str]
-    ) -> tuple[int, str, datetime | None, dict[str, int]]:
+    def lock_head(cls, driver: Any, streams: list[str]) -> tuple[int, str, Any, dict[str, int]]:
+        """The head (position, hash, recorded_at as stored) and the versions of `streams`,
+        read once the append lock is held."""
         if len(streams) > cls.INLINE_VERSIONS:
             # One column per stream would pass the database's column limit: read them apart.
-            position, digest, recorded_at, _ = cls.lock_head(conn, [])
-            return position, digest, recorded_at, cls.fresh_versions(conn, streams)
-        row = driver_connection(conn).execute(cls.head_sql(len(streams)), streams).fetchone()
-        return row[0], row[1], _as_utc(row[2]), dict(zip(streams, row[3:], strict=True))
+            position, digest, recorded_at, _ = cls.lock_head(driver, [])
+            return position, digest, recorded_at, cls.fresh_versions(driver, streams)
+        row = driver.execute(cls.head_sql(len(streams)), streams).fetchone()
+        return row[0], row[1], row[2], dict(zip(streams, row[3:], strict=True))
 
     @classmethod
     @functools.cache
@@ -152,10 +143,10 @@ class _Dialect:
         raise NotImplementedError
 
     @classmethod
-    def fresh_versions(cls, conn: Connection, streams: list[str]) -> dict[str, int]:
+    def fresh_versions(cls, driver: Any, streams: list[str]) -> dict[str, int]:
         if not streams:
             return {}
-        rows = driver_connection(conn).execute(cls.VERSIONS, (cls.stream_list(streams),)).fetchall()
+        rows = driver.execute(cls.VERSIONS, (cls.stream_list(streams),)).fetchall()
         return {stream_id: version for stream_id, version in rows}
 
     @staticmethod
@@ -251,10 +242,7 @@ class _SQLite(_Dialect):
         return orjson.dumps(streams).decode()  # a JSON array, for json_each
 
     @staticmethod
-    def insert(
-        conn: Connection, rows: list[tuple[object, ...]], new_head: tuple[object, ...]
-    ) -> None:
-        driver = driver_connection(conn)
+    def insert(driver: Any, rows: list[tuple[object, ...]], new_head: tuple[object, ...]) -> None:
         driver.executemany(
             f"INSERT INTO ledger_events ({_INSERT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows
         )
@@ -286,6 +274,10 @@ class _Postgres(_Dialect):
     # The rows are envelopes as they are: the session runs in UTC (ledger.database), where
     # psycopg hands back `timezone.utc` datetimes (tested), the envelope's own form.
 
+    @staticmethod
+    def timestamp(value: Any) -> datetime:
+        return value  # type: ignore[no-any-return]
+
     @classmethod
     def record(cls, r: Sequence[Any]) -> RecordedEvent:
         return RecordedEvent._make(r)
@@ -305,11 +297,8 @@ class _Postgres(_Dialect):
         return streams  # psycopg sends a list as an array
 
     @staticmethod
-    def insert(
-        conn: Connection, rows: list[tuple[object, ...]], new_head: tuple[object, ...]
-    ) -> None:
+    def insert(driver: Any, rows: list[tuple[object, ...]], new_head: tuple[object, ...]) -> None:
         values = "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
-        driver = driver_connection(conn)
         if len(rows) > 1:
             # COPY, not executemany: half the time per row at 1,000 rows, and faster from
             # 4 rows on (measured). Its errors are an INSERT's: a taken stream version
@@ -415,17 +404,20 @@ class EventStore:
             encoded.append((e, encode(e.event), metadata, _ts(e.effective_at)))
 
         sql = _sql(conn)
-        position, prev_hash, last_recorded, versions = sql.lock_head(conn, streams)
+        driver = driver_connection(conn)
+        position, prev_hash, last_recorded, versions = sql.lock_head(driver, streams)
         if sql is _Postgres:
-            versions.update(sql.fresh_versions(conn, [s for s in streams if expected[s] is ANY]))
+            versions.update(sql.fresh_versions(driver, [s for s in streams if expected[s] is ANY]))
         for stream_id in streams:
             if not _matches(expected[stream_id], versions[stream_id]):
                 raise ConcurrencyError(stream_id, expected[stream_id], versions[stream_id])
 
         # Keep recorded_at monotonic in position even if the wall clock steps back, so a
         # known_at timestamp always maps to one prefix of the ledger.
-        now = self.clock()
-        recorded_at = now if last_recorded is None else max(now, last_recorded)
+        recorded_at = self.clock()
+        if last_recorded is not None:
+            last_recorded = sql.timestamp(last_recorded)
+            recorded_at = max(recorded_at, last_recorded)
         recorded_text = _ts(recorded_at)
 
         rows: list[tuple[object, ...]] = []
@@ -489,7 +481,7 @@ class EventStore:
             prev_hash = digest
 
         try:
-            sql.insert(conn, rows, (position, prev_hash, recorded_text))
+            sql.insert(driver, rows, (position, prev_hash, recorded_text))
         except sql.integrity_errors as exc:
             stream = _stream_conflict(exc)
             if stream is None:
@@ -500,7 +492,7 @@ class EventStore:
     @staticmethod
     def lock_head(conn: Connection) -> int:
         """Take the append lock (held until the transaction ends); returns the head position."""
-        position, *_ = _sql(conn).lock_head(conn, [])
+        position, *_ = _sql(conn).lock_head(driver_connection(conn), [])
         return int(position)
 
     # -- reading ---------------------------------------------------------------------------
@@ -512,7 +504,7 @@ class EventStore:
     @staticmethod
     def stream_versions(conn: Connection, stream_ids: Sequence[str]) -> dict[str, int]:
         """Current version of each stream; 0 for a stream that does not exist."""
-        return _sql(conn).fresh_versions(conn, list(stream_ids))
+        return _sql(conn).fresh_versions(driver_connection(conn), list(stream_ids))
 
     def read_stream(
         self,
