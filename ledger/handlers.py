@@ -274,11 +274,15 @@ def require_signed(contract: Contract, action: str) -> None:
         )
 
 
+_DRAFT_ACTIONS = {"revise": "revised", "void": "voided", "sign": "signed"}
+
+
 def require_draft(contract: Contract, action: str) -> None:
     if contract.lifecycle != "draft":
         raise RuleViolation(
             "contract_state",
-            f"cannot {action} contract {contract.contract_id}: only drafts can be {action}ed",
+            f"cannot {action} contract {contract.contract_id}:"
+            f" only drafts can be {_DRAFT_ACTIONS[action]}",
         )
 
 
@@ -391,7 +395,7 @@ def draft_contract(state: State, cmd: c.DraftContract, ctx: Context, now: dateti
 
 def revise_draft(state: State, cmd: c.ReviseDraft, ctx: Context, now: datetime) -> Decision:
     contract = require_contract(state, cmd.contract_id, ctx)
-    require_draft(contract, "revis")
+    require_draft(contract, "revise")
     changes = cmd.model_dump(exclude={"contract_id"}, exclude_none=True)
     if not changes:
         raise InvalidInput("nothing to revise: give at least one draft field")

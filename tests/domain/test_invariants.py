@@ -476,9 +476,17 @@ def test_rejects_a_resize_effective_before_the_allocation_starts(leased: Ledger)
 
 
 def test_only_drafts_can_be_revised_signed_or_voided(leased: Ledger) -> None:
-    assert_rejected(leased, c.ReviseDraft(contract_id=LEASE, title="Colossus 1"), "contract_state")
-    assert_rejected(leased, sign_command(), "contract_state")
-    assert_rejected(leased, c.VoidContract(contract_id=LEASE, reason=REASON), "contract_state")
+    revised = assert_rejected(
+        leased, c.ReviseDraft(contract_id=LEASE, title="Colossus 1"), "contract_state"
+    )
+    signed = assert_rejected(leased, sign_command(), "contract_state")
+    voided = assert_rejected(
+        leased, c.VoidContract(contract_id=LEASE, reason=REASON), "contract_state"
+    )
+    assert [v.detail for v in (revised, signed, voided)] == [
+        f"cannot {verb} contract {LEASE}: only drafts can be {done}"
+        for verb, done in (("revise", "revised"), ("sign", "signed"), ("void", "voided"))
+    ]
 
 
 def test_a_voided_contract_can_be_neither_revised_signed_nor_voided_again(
