@@ -235,9 +235,9 @@ class PeriodReopenIn(In):
 
 
 class HealthOut(Out):
-    status: Literal["ok", "error"]
-    database: Literal["ok", "error"]
-    head_position: int | None
+    status: Literal["ok"]
+    database: Literal["ok"]
+    head_position: int
 
 
 class Written(Out):
@@ -352,3 +352,9 @@ class ProblemOut(Out):
     rule: str | None = None
     resource: str | None = None
     at: datetime | None = None
+
+
+class UnhealthyOut(ProblemOut):
+    """/health's 503: a problem, as every error is, that names the part that failed."""
+
+    database: Literal["error"]

@@ -97,3 +97,48 @@ def test_every_timestamp_the_api_returns_is_published_as_a_date_time(openapi: di
             if not strings or any(o.get("format") != "date-time" for o in strings):
                 bare.append(f"{name}.{field}")
     assert bare == []
+
+
+def _operations(openapi: dict) -> list[tuple[str, str, dict]]:  # type: ignore[type-arg]
+    return [
+        (method, path.removeprefix("/api/v1"), operation)
+        for path, operations in openapi["paths"].items()
+        for method, operation in operations.items()
+    ]
+
+
+def _headers(operation: dict) -> set[str]:  # type: ignore[type-arg]
+    return {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+
+
+def test_the_headers_of_api_md_are_declared(openapi: dict) -> None:  # type: ignore[type-arg]
+    """Generated clients only send and read the headers the document declares."""
+    for method, path, operation in _operations(openapi):
+        success = [r for s, r in operation["responses"].items() if 200 <= int(s) < 300]
+        response_headers = [set(r.get("headers", {})) for r in success]
+        if method == "post":
+            assert "Idempotency-Key" in _headers(operation), path
+            assert all("Idempotent-Replayed" in h for h in response_headers), path
+        else:
+            assert "Idempotency-Key" not in _headers(operation), path
+        contract_write = method == "post" and path.startswith("/contracts/{contract_id}/")
+        assert ("If-Match" in _headers(operation)) == contract_write, (method, path)
+        carries_etag = (method == "post" and path.startswith("/contracts")) or (
+            method == "get" and path == "/contracts/{contract_id}"
+        )
+        assert all(("ETag" in h) == carries_etag for h in response_headers), (method, path)
+        for status in ("429", "503"):
+            problem = operation["responses"].get(status, {})
+            if "application/problem+json" in problem.get("content", {}):
+                assert "Retry-After" in problem["headers"], (path, status)
+
+
+def test_health_documents_its_503_as_the_problem_it_answers(openapi: dict) -> None:  # type: ignore[type-arg]
+    unhealthy = openapi["paths"]["/api/v1/health"]["get"]["responses"]["503"]
+    assert unhealthy["content"] == {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/UnhealthyOut"}}
+    }
+    healthy = openapi["paths"]["/api/v1/health"]["get"]["responses"]["200"]
+    assert healthy["content"] == {
+        "application/json": {"schema": {"$ref": "#/components/schemas/HealthOut"}}
+    }

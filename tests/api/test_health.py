@@ -1,0 +1,44 @@
+"""GET /health: liveness and the ledger's head, with no key."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from ledger.unit_of_work import Ledger
+from tests.api.conftest import ApiClient, problem
+
+
+def test_health_answers_the_head_without_a_key(demo: Ledger) -> None:
+    response = ApiClient(None).get("/health")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
+    assert orjson.loads(response.content) == {
+        "status": "ok",
+        "database": "ok",
+        "head_position": demo.head().position,
+    }
+    assert demo.head().position > 0
+
+
+def test_health_answers_503_with_its_own_body_when_the_database_does_not(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable() -> None:
+        raise OperationalError("SELECT", None, ConnectionRefusedError("the server is down"))
+
+    monkeypatch.setattr(ledger, "head", unreachable)
+
+    response = ApiClient(None).get("/health")
+
+    body = problem(response, 503)  # a problem, as every error is
+    assert body == {
+        "type": "/api/v1/problems/unhealthy",
+        "title": "Service unavailable",
+        "status": 503,
+        "detail": "the ledger's database does not answer",
+        "database": "error",
+    }
+    assert response["Retry-After"] == "1"
