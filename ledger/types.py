@@ -34,13 +34,15 @@ def _bounded(value: Decimal) -> Decimal:
         raise ValueError(str(exc)) from None
 
 
-_RFC3339_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
+# RFC 3339's date-time up to its seconds, which it requires (pydantic would take
+# "2026-05-06T00:00Z"); the fraction and the offset are checked by the parse itself.
+_RFC3339_PREFIX = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}")
 
 
 def _utc_instant(value: Any) -> Any:
     # pydantic would read 1700000000 (or "-1") as seconds since the epoch: refuse numbers.
     if isinstance(value, bool | int | float) or (
-        isinstance(value, str) and not _RFC3339_DATE.match(value)
+        isinstance(value, str) and not _RFC3339_PREFIX.match(value)
     ):
         raise ValueError("timestamps must be RFC 3339 strings such as 2026-05-06T00:00:00Z")
     return value

@@ -97,8 +97,19 @@ def _loc(loc: Sequence[Any]) -> list[str | int]:
     return [part if isinstance(part, int) else str(part) for part in loc]
 
 
+LOCATIONS = ("body", "query", "header", "path")
+
+
 def field_errors(errors: Sequence[FieldError]) -> list[dict[str, Any]]:
-    return [{"loc": _loc(e.loc), "msg": e.msg} for e in errors]
+    """The domain's field errors, located as the API's own are: a command is built from the
+    request body, so a field the domain names without a location is in the body."""
+    return [
+        {
+            "loc": _loc(e.loc if e.loc[:1] and e.loc[0] in LOCATIONS else ("body", *e.loc)),
+            "msg": e.msg,
+        }
+        for e in errors
+    ]
 
 
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -106,10 +117,13 @@ _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def _clean_loc(loc: Sequence[Any]) -> list[str | int]:
     """pydantic's loc without union-member tags (`constrained-int`, `function-after[...]`);
-    query parameters are flat, so theirs is always `["query", name]`."""
+    query parameters are flat, so theirs is always `["query", name]`; a body field's is
+    `["body", field, ...]`, without the view's parameter name that ninja puts second."""
     parts = [p for p in _loc(loc) if isinstance(p, int) or _FIELD_NAME.match(p)]
     if parts and parts[0] == "query":
         return ["query", parts[-1]]
+    if parts[:2] == ["body", "body"]:
+        return parts[1:]
     return parts
 
 

@@ -6,10 +6,18 @@ views (they are already the shapes billing reads) and add what a write returns.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from ledger.directory import PartyView
 from ledger.domain.events import ResourceCode, Role, Slug, Text
@@ -17,8 +25,28 @@ from ledger.queries import ContractView, FacilityView, LimitView, TimelineItem
 from ledger.types import Quantity, UtcDatetime
 
 DECIMAL_PATTERN = r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$"
+UNSIGNED_PATTERN = DECIMAL_PATTERN.replace("-?", "")
+
+
+def _published(pattern: str) -> BeforeValidator:
+    """Takes a quantity only in the form the document publishes. Python's Decimal reads
+    more (`1_000`, `1e3`, JSON numbers, non-ASCII digits): exact values all, but a client
+    that sends them relies on what no other implementation of this contract must accept."""
+    form = re.compile(pattern)
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str) or not form.fullmatch(value):
+            raise ValueError(
+                'quantities are decimal strings of ASCII digits, like "220000" or "300.5"'
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
 DecimalString = Annotated[
     Quantity,
+    _published(DECIMAL_PATTERN),
     WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN, "examples": ["220000", "300.5"]}),
 ]
 """A quantity: a decimal string in JSON (floats are refused)."""
@@ -26,12 +54,14 @@ DecimalString = Annotated[
 NonNegativeDecimal = Annotated[
     Quantity,
     Field(ge=0),
-    WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN.replace("-?", "")}),
+    _published(UNSIGNED_PATTERN),
+    WithJsonSchema({"type": "string", "pattern": UNSIGNED_PATTERN}),
 ]
 PositiveDecimal = Annotated[
     Quantity,
     Field(gt=0),
-    WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN.replace("-?", "")}),
+    _published(UNSIGNED_PATTERN),
+    WithJsonSchema({"type": "string", "pattern": UNSIGNED_PATTERN}),
 ]
 
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
