@@ -191,6 +191,9 @@ class ReviseDraftForm(CommandForm):
     permission, title = CONTRACTS, "Revise the draft"
     title_ = forms.CharField(label="Title", required=False)
     reference = forms.CharField(required=False)
+    clear_reference = forms.BooleanField(
+        required=False, label="Clear the reference", help_text="the draft keeps no reference"
+    )
     term_start = _when("Term start (UTC)")
     term_end = _when("Term end (UTC)")
     capacity = CapacityField(required=False)
@@ -212,6 +215,7 @@ class ReviseDraftForm(CommandForm):
             reference=d["reference"] or None,
             term=term,  # type: ignore[arg-type]
             capacity=d["capacity"] or None,
+            cleared=("reference",) if d["clear_reference"] else (),
         )
 
 

@@ -396,7 +396,15 @@ def draft_contract(state: State, cmd: c.DraftContract, ctx: Context, now: dateti
 def revise_draft(state: State, cmd: c.ReviseDraft, ctx: Context, now: datetime) -> Decision:
     contract = require_contract(state, cmd.contract_id, ctx)
     require_draft(contract, "revise")
-    changes = cmd.model_dump(exclude={"contract_id"}, exclude_none=True)
+    changes = cmd.model_dump(exclude={"contract_id", "cleared"}, exclude_none=True)
+    both = sorted(set(cmd.cleared) & set(changes))
+    if both:
+        raise InvalidInput(
+            f"{', '.join(both)}: either set or cleared, not both",
+            [FieldError((name,), "set and cleared at once") for name in both],
+        )
+    if cmd.cleared:
+        changes["cleared"] = tuple(dict.fromkeys(cmd.cleared))
     if not changes:
         raise InvalidInput("nothing to revise: give at least one draft field")
     if cmd.tenant is not None and cmd.tenant != contract.tenant:
@@ -817,13 +825,19 @@ def execute(
             response = refuse(refusal)
             _remember(uow, ctx.idempotency, response, None)
             return Outcome(result={}, response=response, refused=refusal)
-        if ctx.dry_run:
+        if ctx.dry_run and render is None:
             return Outcome(result=decision.result, planned=decision.events)
         recorded = tuple(uow.append(decision.events, decision.expected))
         outcome = Outcome(result=decision.result, events=recorded, position=recorded[-1].position)
         if render is None:
             return outcome
         outcome = dataclasses.replace(outcome, response=render(uow.conn, outcome))
+        if ctx.dry_run:
+            # Rendered from the events appended in a transaction that is rolled back: the
+            # answer the write would give, of which nothing stays.
+            return Outcome(
+                result=decision.result, planned=decision.events, response=outcome.response
+            )
         if ctx.idempotency is not None:
             assert outcome.response is not None
             _remember(uow, ctx.idempotency, outcome.response, outcome.position)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
@@ -14,11 +14,11 @@ from contracts.api.events import stream_out
 from contracts.api.schemas import (
     AllocationIn,
     AmendmentIn,
+    ContractDryRun,
     ContractFilters,
     ContractIn,
     ContractPage,
     ContractWriteOut,
-    DryRunOut,
     ReleaseIn,
     ResizeIn,
     ReviseIn,
@@ -33,14 +33,18 @@ from ledger import directory, queries
 from ledger.apikeys import ApiKey
 from ledger.domain import commands as c
 from ledger.domain import contract as contracts_domain
-from ledger.domain.events import Term
+from ledger.domain.events import ClearableDraftField, Term
 from ledger.errors import FieldError, InvalidInput, NotFound
 from ledger.handlers import Outcome
 from ledger.queries import ContractView
 
+ContractAnswer = ContractWriteOut | ContractDryRun
+"""A write's answer, or its dry run's."""
+
 router = Router(tags=["contracts"])
 
 WRITE = "contracts:write"
+CLEARABLE = get_args(ClearableDraftField)
 READ = "contracts:read"
 
 
@@ -91,7 +95,7 @@ def _change(
     )
 
 
-@router.post("/contracts", response={201: ContractWriteOut | DryRunOut, **ERRORS})
+@router.post("/contracts", response={201: ContractAnswer, **ERRORS})
 def draft_contract(request: HttpRequest, body: ContractIn, dry_run: bool = False) -> HttpResponse:
     key = require(request, WRITE)
     require_tenant(key, body.tenant, "party", body.tenant)
@@ -198,9 +202,7 @@ def contract_events(request: HttpRequest, contract_id: str) -> StreamOut:
     return stream_out(stream_id, records)
 
 
-@router.post(
-    "/contracts/{contract_id}/revise", response={200: ContractWriteOut | DryRunOut, **ERRORS}
-)
+@router.post("/contracts/{contract_id}/revise", response={200: ContractAnswer, **ERRORS})
 def revise_draft(
     request: HttpRequest, contract_id: str, body: ReviseIn, dry_run: bool = False
 ) -> HttpResponse:
@@ -208,11 +210,21 @@ def revise_draft(
     if body.tenant is not None:
         require_tenant(key, body.tenant, "party", body.tenant)
     _require_visible_provider(key, body.provider, body.facility, contract_id)
+    # An explicit null clears an optional field (as in a JSON merge patch); the required
+    # ones cannot be cleared. An absent field is left as it is.
+    nulled = sorted(name for name in body.model_fields_set if getattr(body, name) is None)
+    required = [name for name in nulled if name not in CLEARABLE]
+    if required:
+        raise InvalidInput(
+            f"a contract cannot be without its {', '.join(required)}",
+            [FieldError(("body", name), "cannot be cleared") for name in required],
+        )
     return _change(
         request,
         contract_id,
         lambda: c.ReviseDraft(
             contract_id=contract_id,
+            cleared=tuple(nulled),  # type: ignore[arg-type]
             provider=body.provider,
             tenant=body.tenant,
             facility=body.facility,
@@ -226,9 +238,7 @@ def revise_draft(
     )
 
 
-@router.post(
-    "/contracts/{contract_id}/void", response={200: ContractWriteOut | DryRunOut, **ERRORS}
-)
+@router.post("/contracts/{contract_id}/void", response={200: ContractAnswer, **ERRORS})
 def void_contract(
     request: HttpRequest, contract_id: str, body: VoidIn, dry_run: bool = False
 ) -> HttpResponse:
@@ -242,9 +252,7 @@ def void_contract(
     )
 
 
-@router.post(
-    "/contracts/{contract_id}/sign", response={200: ContractWriteOut | DryRunOut, **ERRORS}
-)
+@router.post("/contracts/{contract_id}/sign", response={200: ContractAnswer, **ERRORS})
 def sign_contract(
     request: HttpRequest, contract_id: str, body: SignIn, dry_run: bool = False
 ) -> HttpResponse:
@@ -262,7 +270,8 @@ def sign_contract(
 
 
 @router.post(
-    "/contracts/{contract_id}/amendments", response={201: ContractWriteOut | DryRunOut, **ERRORS}
+    "/contracts/{contract_id}/amendments",
+    response={201: ContractAnswer, **ERRORS},
 )
 def amend_contract(
     request: HttpRequest, contract_id: str, body: AmendmentIn, dry_run: bool = False
@@ -284,7 +293,8 @@ def amend_contract(
 
 
 @router.post(
-    "/contracts/{contract_id}/terminate", response={200: ContractWriteOut | DryRunOut, **ERRORS}
+    "/contracts/{contract_id}/terminate",
+    response={200: ContractAnswer, **ERRORS},
 )
 def terminate_contract(
     request: HttpRequest, contract_id: str, body: TerminateIn, dry_run: bool = False
@@ -300,7 +310,8 @@ def terminate_contract(
 
 
 @router.post(
-    "/contracts/{contract_id}/allocations", response={201: ContractWriteOut | DryRunOut, **ERRORS}
+    "/contracts/{contract_id}/allocations",
+    response={201: ContractAnswer, **ERRORS},
 )
 def allocate_capacity(
     request: HttpRequest, contract_id: str, body: AllocationIn, dry_run: bool = False
@@ -316,7 +327,7 @@ def allocate_capacity(
 
 @router.post(
     "/contracts/{contract_id}/allocations/{allocation_id}/resize",
-    response={200: ContractWriteOut | DryRunOut, **ERRORS},
+    response={200: ContractAnswer, **ERRORS},
 )
 def resize_allocation(
     request: HttpRequest,
@@ -337,7 +348,7 @@ def resize_allocation(
 
 @router.post(
     "/contracts/{contract_id}/allocations/{allocation_id}/release",
-    response={200: ContractWriteOut | DryRunOut, **ERRORS},
+    response={200: ContractAnswer, **ERRORS},
 )
 def release_allocation(
     request: HttpRequest,

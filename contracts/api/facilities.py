@@ -8,8 +8,8 @@ from contracts.api import writes
 from contracts.api.auth import require, require_unbound
 from contracts.api.common import ERRORS, capacity_lines, now, reading
 from contracts.api.schemas import (
-    DryRunOut,
     FacilityCapacityIn,
+    FacilityDryRun,
     FacilityIn,
     FacilityWriteOut,
     TimeTravel,
@@ -18,6 +18,9 @@ from ledger import queries
 from ledger.domain import commands as c
 from ledger.handlers import Outcome
 from ledger.queries import FacilityView
+
+FacilityAnswer = FacilityWriteOut | FacilityDryRun
+"""A write's answer, or its dry run's."""
 
 router = Router(tags=["facilities"])
 
@@ -30,7 +33,7 @@ def _render(facility_id: str) -> writes.Render:
     return render
 
 
-@router.post("/facilities", response={201: FacilityWriteOut | DryRunOut, **ERRORS})
+@router.post("/facilities", response={201: FacilityAnswer, **ERRORS})
 def register_facility(
     request: HttpRequest, body: FacilityIn, dry_run: bool = False
 ) -> HttpResponse:
@@ -61,7 +64,8 @@ def get_facility(request: HttpRequest, facility_id: str, at: Query[TimeTravel]) 
 
 
 @router.post(
-    "/facilities/{facility_id}/capacity", response={200: FacilityWriteOut | DryRunOut, **ERRORS}
+    "/facilities/{facility_id}/capacity",
+    response={200: FacilityAnswer, **ERRORS},
 )
 def change_facility_capacity(
     request: HttpRequest, facility_id: str, body: FacilityCapacityIn, dry_run: bool = False

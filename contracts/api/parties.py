@@ -7,7 +7,7 @@ from sqlalchemy import Connection
 from contracts.api import writes
 from contracts.api.auth import require, require_tenant, require_unbound
 from contracts.api.common import ERRORS, decode_cursor, encode_cursor, reading
-from contracts.api.schemas import DryRunOut, Page, PartyIn, PartyPage, PartyWriteOut
+from contracts.api.schemas import Page, PartyDryRun, PartyIn, PartyPage, PartyWriteOut
 from ledger import directory
 from ledger.directory import PartyView
 from ledger.domain import commands as c
@@ -16,7 +16,7 @@ from ledger.handlers import Outcome
 router = Router(tags=["parties"])
 
 
-@router.post("/parties", response={201: PartyWriteOut | DryRunOut, **ERRORS})
+@router.post("/parties", response={201: PartyWriteOut | PartyDryRun, **ERRORS})
 def register_party(request: HttpRequest, body: PartyIn, dry_run: bool = False) -> HttpResponse:
     key = require(request, "contracts:write")
     require_unbound(key, "register parties")

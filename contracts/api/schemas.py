@@ -353,11 +353,32 @@ class PlannedEvent(Out):
     metadata: dict[str, Any]
 
 
-class DryRunOut(Out):
+class DryRun(Out):
+    """What a dry run adds to the answer its write would give (`?dry_run=true`)."""
+
     dry_run: Literal[True]
-    events: list[PlannedEvent]
-    position: None = None
-    result: dict[str, Any]
+    events: list[PlannedEvent] = Field(description="the events the write would append")
+    position: None = Field(None, description="null: a dry run appends nothing")
+
+
+class PartyDryRun(DryRun, PartyWriteOut):
+    pass
+
+
+class FacilityDryRun(DryRun, FacilityWriteOut):
+    pass
+
+
+class ContractDryRun(DryRun, ContractWriteOut):
+    pass
+
+
+class LimitDryRun(DryRun, LimitWriteOut):
+    pass
+
+
+class PeriodDryRun(DryRun, PeriodWriteOut):
+    pass
 
 
 class VerifyOut(Out):

@@ -11,11 +11,12 @@ from contracts.api.auth import require, require_tenant
 from contracts.api.common import ERRORS, now, reading
 from contracts.api.schemas import (
     ChangesQuery,
-    DryRunOut,
+    LimitDryRun,
     LimitIn,
     LimitsOut,
     LimitWriteOut,
     PeriodCloseIn,
+    PeriodDryRun,
     PeriodReopenIn,
     PeriodsOut,
     PeriodWriteOut,
@@ -43,7 +44,7 @@ def _tenant(request: HttpRequest, tenant: str, scope: str) -> ApiKey:
     return key
 
 
-@router.post("/tenants/{tenant}/limits", response={201: LimitWriteOut | DryRunOut, **ERRORS})
+@router.post("/tenants/{tenant}/limits", response={201: LimitWriteOut | LimitDryRun, **ERRORS})
 def change_limit(
     request: HttpRequest, tenant: str, body: LimitIn, dry_run: bool = False
 ) -> HttpResponse:
@@ -75,7 +76,7 @@ def _period_render(tenant: str) -> writes.Render:
 
 
 @router.post(
-    "/tenants/{tenant}/periods/close", response={201: PeriodWriteOut | DryRunOut, **ERRORS}
+    "/tenants/{tenant}/periods/close", response={201: PeriodWriteOut | PeriodDryRun, **ERRORS}
 )
 def close_period(
     request: HttpRequest, tenant: str, body: PeriodCloseIn, dry_run: bool = False
@@ -86,7 +87,7 @@ def close_period(
 
 
 @router.post(
-    "/tenants/{tenant}/periods/reopen", response={201: PeriodWriteOut | DryRunOut, **ERRORS}
+    "/tenants/{tenant}/periods/reopen", response={201: PeriodWriteOut | PeriodDryRun, **ERRORS}
 )
 def reopen_period(
     request: HttpRequest, tenant: str, body: PeriodReopenIn, dry_run: bool = False

@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from contracts.api.errors import PROBLEM, refusal
 from contracts.api.rendering import to_json
-from contracts.api.schemas import DryRunOut, PlannedEvent
+from contracts.api.schemas import PlannedEvent
 from contracts.runtime import get_ledger
 from ledger.apikeys import ApiKey
 from ledger.canonical import canonical_json, canonical_model_json
@@ -115,11 +115,12 @@ def run(
         return answer.status_code, answer.content.decode()
 
     outcome = execute(get_ledger(), command, ctx, respond=respond, refuse=refuse)
-    if dry_run:
-        body = DryRunOut(dry_run=True, events=_planned(outcome), result=dict(outcome.result))
-        return HttpResponse(to_json(body), status=status, content_type="application/json")
     assert outcome.response is not None
     code, text = outcome.response
+    if dry_run:  # the write's own answer, with what it would append and no position
+        answer = orjson.loads(text) | {"dry_run": True, "events": _planned(outcome)}
+        answer["position"] = None
+        return HttpResponse(to_json(answer), status=code, content_type=JSON)
     refused = code >= 400  # a refusal, answered now or first (see `execute`)
     response = HttpResponse(text, status=code, content_type=PROBLEM if refused else JSON)
     if outcome.replayed is not None:

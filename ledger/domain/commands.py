@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledger.domain.events import CapacityLine, Role, Slug, Term, Text
+from ledger.domain.events import CapacityLine, ClearableDraftField, Role, Slug, Term, Text
 from ledger.types import Quantity, UtcDatetime
 
 
@@ -59,6 +59,8 @@ class ReviseDraft(Command):
     term: Term | None = None
     capacity: tuple[CapacityLine, ...] | None = None
     commercial_terms: dict[str, str] | None = None
+    cleared: tuple[ClearableDraftField, ...] = ()
+    """Fields to set back to none (a field left at None is left as it is)."""
 
 
 class VoidContract(Command):

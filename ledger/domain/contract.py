@@ -222,7 +222,7 @@ class Contract:
                 changes = {
                     k: v for k, v in event.model_dump().items() if v is not None and k in plain
                 }
-                revised = evolved(self, **changes)
+                revised = evolved(self, **changes, **dict.fromkeys(event.cleared))
                 if event.term is not None:
                     revised = evolved(revised, term_start=event.term.start, term_end=event.term.end)
                 if event.capacity is not None:

@@ -136,9 +136,14 @@ class ContractDrafted(Event):
     commercial_terms: dict[str, str] | None = None
 
 
+ClearableDraftField = Literal["reference"]
+"""The draft fields a revision may set back to none: the optional ones."""
+
+
 @registry.register
 class ContractDraftRevised(Event):
-    """Only the fields that changed are present."""
+    """Only the fields that changed are present; `cleared` names those set back to none
+    (absent from events recorded before it existed: none were)."""
 
     event_type = "ContractDraftRevised"
     provider: Slug | None = None
@@ -149,6 +154,7 @@ class ContractDraftRevised(Event):
     term: Term | None = None
     capacity: tuple[CapacityLine, ...] | None = None
     commercial_terms: dict[str, str] | None = None
+    cleared: tuple[ClearableDraftField, ...] = ()
 
 
 @registry.register

@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
+from ledger import queries
 from ledger.demo import LEASE, ORBITAL, load_demo
 from ledger.unit_of_work import Ledger
 
@@ -180,6 +182,23 @@ def test_drafting_a_contract_is_a_ledger_command_by_the_admin_user(
     event = last_event(demo)
     assert (event.type, event.stream_id) == ("ContractDrafted", "contract-ctr_renewal")
     assert event.metadata_dict() == {"actor": "ops", "source": "admin"}
+
+
+def test_revising_a_draft_in_the_admin_can_clear_its_reference(demo: Ledger, ops: Client) -> None:
+    revise = f"{ADMIN}/contract/{ORBITAL}/command/revise/"
+    assert ops.post(revise, {"reference": "PO-7"}).status_code == 302
+    assert orjson.loads(last_event(demo).payload)["reference"] == "PO-7"
+
+    response = ops.post(revise, {"clear_reference": "on"})
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    event = last_event(demo)
+    assert (event.type, orjson.loads(event.payload)["cleared"]) == (
+        "ContractDraftRevised",
+        ["reference"],
+    )
+    with demo.read() as conn:
+        assert queries.contract(conn, ORBITAL, demo.clock()).reference is None
 
 
 def test_a_refused_command_is_a_form_error_naming_rule_resource_and_instant(

@@ -142,3 +142,15 @@ def test_health_documents_its_503_as_the_problem_it_answers(openapi: dict) -> No
     assert healthy["content"] == {
         "application/json": {"schema": {"$ref": "#/components/schemas/HealthOut"}}
     }
+
+
+def test_a_dry_run_is_documented_as_the_write_answer_it_gives(openapi: dict) -> None:  # type: ignore[type-arg]
+    schemas = openapi["components"]["schemas"]
+    dry, real = schemas["ContractDryRun"]["properties"], schemas["ContractWriteOut"]["properties"]
+    assert set(dry) == set(real) | {"dry_run", "events"}
+    assert dry["position"]["type"] == "null"
+    draft = openapi["paths"]["/api/v1/contracts"]["post"]["responses"]["201"]
+    assert draft["content"]["application/json"]["schema"]["anyOf"] == [
+        {"$ref": "#/components/schemas/ContractWriteOut"},
+        {"$ref": "#/components/schemas/ContractDryRun"},
+    ]

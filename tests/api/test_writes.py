@@ -782,11 +782,44 @@ def test_a_dry_run_answers_with_the_events_and_appends_nothing(
     )
     assert event["metadata"]["reason"] == "holiday boost"
     assert demo.head().position == head
+    assert "result" not in body
     bad = copy.deepcopy(LIMIT) | {"effective_at": "2026-12-01T00:00:00Z", "value": "-5"}
     assert (
         problem(admin.post("/tenants/anthropic/limits?dry_run=true", bad), 409)["rule"]
         == "limit_invalid"
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/tenants/anthropic/limits", LIMIT),
+        ("/contracts", CONTRACT),
+        (f"/contracts/{LEASE}/allocations", {**OVER_ALLOCATION, "quantity": "5"}),
+        ("/parties", {"id": "acme", "name": "Acme", "roles": ["tenant"]}),
+    ],
+)
+def test_a_dry_run_answers_the_body_the_write_then_answers(
+    demo: Ledger, admin: ApiClient, path: str, body: dict[str, Any]
+) -> None:
+    """API.md: a dry run "answers as it would": the write's own body, with the events it
+    would append under `events` and no position (it appended nothing)."""
+    head = demo.head().position
+    dry = admin.post(f"{path}?dry_run=true", body)
+    assert demo.head().position == head
+    real = admin.post(path, body)
+    assert dry.status_code == real.status_code
+    planned, written = body_of(dry), body_of(real)
+    assert (planned.pop("dry_run"), planned.pop("position")) == (True, None)
+    assert len(planned.pop("events")) == demo.head().position - head
+    written.pop("position")
+    for answer in (planned, written):  # when each read the ledger differs, and ids generated
+        answer.pop("known_at", None)
+        if path == f"/contracts/{LEASE}/allocations":
+            allocations = answer["allocations"]
+            assert allocations[-1]["allocation_id"] == answer.pop("allocation_id")
+            allocations[-1].pop("allocation_id")
+    assert planned == written
 
 
 # -- request limits and Django's own errors -------------------------------------------------
@@ -856,3 +889,38 @@ def test_lists_page_with_cursors_seeing_each_item_once(
     assert drafts == sorted([ORBITAL, *(f"ctr_{n}" for n in range(5))])
     assert walk("/contracts", status="active") == [LEASE]
     assert walk("/contracts", tenant="tenant-3") == ["ctr_3"]
+
+
+# -- revising a draft: absent, set, cleared ------------------------------------------------
+
+
+def test_revise_clears_the_reference_on_an_explicit_null_and_keeps_it_when_absent(
+    demo: Ledger, admin: ApiClient
+) -> None:
+    assert (
+        body_of(admin.post(f"/contracts/{ORBITAL}/revise", {"reference": "PO-7"}))["reference"]
+        == "PO-7"
+    )
+    kept = body_of(admin.post(f"/contracts/{ORBITAL}/revise", {"title": "Orbital pilot"}))
+    assert (kept["title"], kept["reference"]) == ("Orbital pilot", "PO-7")
+
+    cleared = body_of(admin.post(f"/contracts/{ORBITAL}/revise", {"reference": None}))
+
+    assert (cleared["title"], cleared["reference"]) == ("Orbital pilot", None)
+    assert body_of(admin.get(f"/contracts/{ORBITAL}"))["reference"] is None
+    with demo.read() as conn:
+        last = demo.store.read_stream(conn, f"contract-{ORBITAL}")[-1]
+    assert (last.type, orjson.loads(last.payload)["cleared"]) == (
+        "ContractDraftRevised",
+        ["reference"],
+    )
+
+
+@pytest.mark.parametrize("field", ["title", "provider", "facility", "term", "capacity"])
+def test_revise_refuses_to_clear_a_field_a_contract_needs(
+    demo: Ledger, admin: ApiClient, field: str
+) -> None:
+    head = demo.head().position
+    found = problem(admin.post(f"/contracts/{ORBITAL}/revise", {field: None}), 422)
+    assert found["errors"] == [{"loc": ["body", field], "msg": "cannot be cleared"}]
+    assert demo.head().position == head

@@ -1734,3 +1734,24 @@ def test_a_command_reads_its_contract_stream_once_and_projects_the_resize(
         )
     assert [(e.resource, e.allocated) for e in before if e.resource == H100] == [(H100, 100_000)]
     assert [(e.resource, e.allocated) for e in after if e.resource == H100] == [(H100, 60_000)]
+
+
+def test_a_revision_cannot_both_set_and_clear_the_reference(colossus: Ledger) -> None:
+    run(colossus, draft_command())
+    head = colossus.head().position
+    with pytest.raises(InvalidInput) as refused:
+        execute(
+            colossus,
+            c.ReviseDraft(contract_id=LEASE, reference="PO-1", cleared=("reference",)),
+            OPS,
+        )
+    assert [e.loc for e in refused.value.errors] == [("reference",)]
+    assert colossus.head().position == head
+
+
+def test_a_revision_recorded_before_cleared_existed_still_decodes() -> None:
+    from ledger.domain.events import ContractDraftRevised, registry
+
+    old = registry.decode("ContractDraftRevised", 1, '{"reference":"PO-1","title":"x"}')
+    assert isinstance(old, ContractDraftRevised)
+    assert (old.reference, old.cleared) == ("PO-1", ())
