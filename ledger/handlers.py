@@ -843,12 +843,9 @@ def execute(
             _remember(uow, ctx.idempotency, outcome.response, outcome.position)
         return outcome
 
-    if ctx.dry_run:
-        with ledger.write(commit=False) as uow:
-            return attempt(uow)
     if ctx.expected_version is not None:
         # A pinned version is not retried: the conflict is the answer. Unless the request
         # has an idempotency key: the writer it lost to may have been its own first copy,
         # and the one retry replays that copy's answer (or conflicts again, and answers so).
         attempts = 1 if ctx.idempotency is None else 2
-    return ledger.run(attempt, attempts=attempts)
+    return ledger.run(attempt, attempts=attempts, commit=not ctx.dry_run)

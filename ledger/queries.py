@@ -181,6 +181,7 @@ class ContractView(View):
     facility: str
     title: str
     reference: str | None
+    commercial_terms: dict[str, str] | None
     status: str
     term: TermView
     capacity: list[CapacityLineView]
@@ -925,6 +926,7 @@ def contract_view(
         facility=state.facility,
         title=state.title,
         reference=state.reference,
+        commercial_terms=state.commercial_terms,
         status=state.status_at(as_of),
         term=TermView(start=schedule.start, end=schedule.end),
         capacity=[

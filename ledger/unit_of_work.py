@@ -219,14 +219,14 @@ class Ledger:
                 conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
-    def run(self, work: Callable[[UnitOfWork], T], *, attempts: int = 5) -> T:
+    def run(self, work: Callable[[UnitOfWork], T], *, attempts: int = 5, commit: bool = True) -> T:
         """Run `work` in a write transaction, retrying it on a version conflict.
 
         Only for callers that did not pin a version: `work` must reload what it decides on.
         """
         for attempt in range(1, attempts + 1):
             try:
-                with self.write() as uow:
+                with self.write(commit=commit) as uow:
                     return work(uow)
             except (ConcurrencyError, IdempotencyRace):
                 if attempt == attempts:

@@ -178,9 +178,15 @@ def _handlers() -> dict[type[Exception], Handler]:
     def model_validation(request: HttpRequest, exc: pydantic.ValidationError) -> HttpResponse:
         if any(tuple(e.get("loc", ()))[:1] == ("response",) for e in exc.errors()):
             return crash(request, exc)  # an answer that breaks its own schema is our bug
-        return problem(
-            422, "the request is invalid", kind="invalid", errors=_pydantic_errors(exc.errors())
-        )
+        # A command the view built refused a field: one from the URL's path (the view
+        # passes path parameters under their own names), else one from the body.
+        in_path = set(request.resolver_match.kwargs) if request.resolver_match else set()
+        errors = _pydantic_errors(exc.errors())
+        for error in errors:
+            loc = error["loc"]
+            if loc[:1] and loc[0] not in LOCATIONS:
+                error["loc"] = ["path" if loc[0] in in_path else "body", *loc]
+        return problem(422, "the request is invalid", kind="invalid", errors=errors)
 
     def not_found(request: HttpRequest, exc: NotFound) -> HttpResponse:
         return refusal(exc)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from ledger.directory import PartyView
-from ledger.domain.events import ResourceCode, Role, Slug, Text
+from ledger.domain.events import ClearableDraftField, ResourceCode, Role, Slug, Text
 from ledger.queries import ContractView, FacilityView, LimitView, TimelineItem
 from ledger.types import Quantity, UtcDatetime
 
@@ -184,7 +184,24 @@ class ContractIn(In):
     commercial_terms: dict[str, Annotated[str, StringConstraints(max_length=2000)]] | None = None
 
 
+def _null_only_where_it_clears(schema: dict[str, Any]) -> None:
+    """In a revision an absent field is left as it is and `null` clears one: publish
+    `null` only for the fields a draft may be without (`ClearableDraftField`)."""
+    for name, spec in schema.get("properties", {}).items():
+        options = spec.get("anyOf")
+        if name in get_args(ClearableDraftField) or not options:
+            continue
+        rest = [option for option in options if option != {"type": "null"}]
+        del spec["anyOf"]
+        spec.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
+        spec.pop("default", None)
+
+
 class ReviseIn(In):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_extra=_null_only_where_it_clears
+    )
+
     provider: Slug | None = None
     tenant: Slug | None = None
     facility: Slug | None = None
@@ -359,6 +376,10 @@ class DryRun(Out):
     dry_run: Literal[True]
     events: list[PlannedEvent] = Field(description="the events the write would append")
     position: None = Field(None, description="null: a dry run appends nothing")
+    known_at: None = Field(
+        None,
+        description="null: what a dry run shows is not known to the ledger (it was rolled back)",
+    )
 
 
 class PartyDryRun(DryRun, PartyWriteOut):

@@ -119,7 +119,8 @@ def run(
     code, text = outcome.response
     if dry_run:  # the write's own answer, with what it would append and no position
         answer = orjson.loads(text) | {"dry_run": True, "events": _planned(outcome)}
-        answer["position"] = None
+        # What the answer was read at was rolled back: that position will be another event's.
+        answer["position"] = answer["known_at"] = None
         return HttpResponse(to_json(answer), status=code, content_type=JSON)
     refused = code >= 400  # a refusal, answered now or first (see `execute`)
     response = HttpResponse(text, status=code, content_type=PROBLEM if refused else JSON)

@@ -136,7 +136,7 @@ class ContractDrafted(Event):
     commercial_terms: dict[str, str] | None = None
 
 
-ClearableDraftField = Literal["reference"]
+ClearableDraftField = Literal["reference", "commercial_terms"]
 """The draft fields a revision may set back to none: the optional ones."""
 
 

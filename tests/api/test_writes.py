@@ -11,9 +11,10 @@ from typing import Any
 import orjson
 import pytest
 
-from ledger import queries
+from ledger import handlers, queries
 from ledger.canonical import format_timestamp
 from ledger.demo import LEASE, ORBITAL
+from ledger.domain import commands as c
 from ledger.unit_of_work import Ledger, UnitOfWork
 from tests.api.conftest import ApiClient, problem
 
@@ -810,11 +811,16 @@ def test_a_dry_run_answers_the_body_the_write_then_answers(
     real = admin.post(path, body)
     assert dry.status_code == real.status_code
     planned, written = body_of(dry), body_of(real)
-    assert (planned.pop("dry_run"), planned.pop("position")) == (True, None)
+    # The ledger never knew what a dry run shows: no position, no knowledge of it.
+    assert (planned.pop("dry_run"), planned.pop("position"), planned.pop("known_at")) == (
+        True,
+        None,
+        None,
+    )
     assert len(planned.pop("events")) == demo.head().position - head
     written.pop("position")
-    for answer in (planned, written):  # when each read the ledger differs, and ids generated
-        answer.pop("known_at", None)
+    written.pop("known_at", None)
+    for answer in (planned, written):  # ids are generated anew by each
         if path == f"/contracts/{LEASE}/allocations":
             allocations = answer["allocations"]
             assert allocations[-1]["allocation_id"] == answer.pop("allocation_id")
@@ -916,7 +922,54 @@ def test_revise_clears_the_reference_on_an_explicit_null_and_keeps_it_when_absen
     )
 
 
-@pytest.mark.parametrize("field", ["title", "provider", "facility", "term", "capacity"])
+def test_revise_clears_the_commercial_terms_on_an_explicit_null(
+    demo: Ledger, admin: ApiClient
+) -> None:
+    terms = {"payment": "net 30"}
+    set_ = admin.post(f"/contracts/{ORBITAL}/revise", {"commercial_terms": terms})
+    assert body_of(set_)["commercial_terms"] == terms
+
+    cleared = admin.post(
+        f"/contracts/{ORBITAL}/revise", {"title": "Orbital option", "commercial_terms": None}
+    )
+
+    assert (body_of(cleared)["title"], body_of(cleared)["commercial_terms"]) == (
+        "Orbital option",
+        None,
+    )
+
+
+@pytest.mark.postgres  # SQLite writers are serialised from BEGIN: nothing can come between
+def test_a_dry_run_retries_a_version_race_as_its_write_does(
+    demo: Ledger, admin: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another write commits between the dry run's decision and its append: the write
+    would decide again and succeed, and so must its dry run (it answered 409)."""
+    revise = handlers.HANDLERS[c.ReviseDraft]
+    interleaved: list[int] = []
+
+    def revise_then_someone_else_writes(state: Any, cmd: Any, ctx: Any, now: Any) -> Any:
+        decision = revise(state, cmd, ctx, now)
+        if not interleaved:
+            interleaved.append(1)
+            handlers.execute(
+                demo,
+                c.ReviseDraft(contract_id=ORBITAL, title="retitled by someone else"),
+                handlers.Context(actor="other"),
+            )
+        return decision
+
+    monkeypatch.setitem(handlers.HANDLERS, c.ReviseDraft, revise_then_someone_else_writes)
+    head = demo.head().position
+
+    dry = admin.post(f"/contracts/{ORBITAL}/revise?dry_run=true", {"reference": "PO-1"})
+
+    assert dry.status_code == 200, dry.content
+    assert (interleaved, demo.head().position) == ([1], head + 1)  # only the other's write
+    assert body_of(dry)["title"] == "retitled by someone else"  # decided again, after it
+
+
+@pytest.mark.parametrize("field", ["title", "provider", "tenant", "facility", "term", "capacity"])
 def test_revise_refuses_to_clear_a_field_a_contract_needs(
     demo: Ledger, admin: ApiClient, field: str
 ) -> None:
@@ -924,3 +977,9 @@ def test_revise_refuses_to_clear_a_field_a_contract_needs(
     found = problem(admin.post(f"/contracts/{ORBITAL}/revise", {field: None}), 422)
     assert found["errors"] == [{"loc": ["body", field], "msg": "cannot be cleared"}]
     assert demo.head().position == head
+
+
+def test_an_invalid_path_parameter_is_located_in_the_path(demo: Ledger, admin: ApiClient) -> None:
+    body = {"quantity": "1", "reason": "x"}
+    refused = problem(admin.post(f"/contracts/{LEASE}/allocations/NOT%20OK/resize", body), 422)
+    assert [e["loc"] for e in refused["errors"]] == [["path", "allocation_id"]]
