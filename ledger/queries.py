@@ -860,7 +860,9 @@ def _diff(
 
     for lo, hi in itertools.pairwise(cuts):
         was, now = at(old, lo), at(new, lo)
-        if was == now:
+        # Compared as amounts, not as stored: a limit set again to its value is stored
+        # anew (it says since when), yet its entitlement differs nowhere.
+        if was == now or _amounts(kind, was) == _amounts(kind, now):
             continue
         if items and items[-1].valid_to == lo and _same(items[-1], kind, key, was, now):
             items[-1] = items[-1].model_copy(update={"valid_to": None if hi == END_OF_TIME else hi})

@@ -983,3 +983,28 @@ def test_an_invalid_path_parameter_is_located_in_the_path(demo: Ledger, admin: A
     body = {"quantity": "1", "reason": "x"}
     refused = problem(admin.post(f"/contracts/{LEASE}/allocations/NOT%20OK/resize", body), 422)
     assert [e["loc"] for e in refused["errors"]] == [["path", "allocation_id"]]
+
+
+def test_changes_leave_out_a_limit_set_again_to_the_value_it_had(
+    demo: Ledger, admin: ApiClient
+) -> None:
+    """API.md: changes are "the intervals whose entitlements differ"; a limit set to the
+    value it already had differs nowhere, and a billing system has nothing to re-bill."""
+    assert admin.post("/tenants/anthropic/limits", LIMIT).status_code == 201
+    since = demo.head().position
+    again = admin.post(
+        "/tenants/anthropic/limits",
+        {**LIMIT, "effective_at": "2026-12-15T00:00:00Z", "reason": "confirmed"},
+    )
+    assert again.status_code == 201
+    assert demo.head().position == since + 1  # recorded: someone did set it
+
+    report = body_of(admin.get("/tenants/anthropic/entitlements/changes", since_position=since))
+
+    assert report["items"] == []
+    changed = admin.post("/tenants/anthropic/limits", {**LIMIT, "value": "121"})
+    assert changed.status_code == 201
+    report = body_of(admin.get("/tenants/anthropic/entitlements/changes", since_position=since))
+    assert [(i["before"]["value"], i["after"]["value"]) for i in report["items"]] == [
+        ("120", "121")
+    ]
