@@ -64,11 +64,12 @@ def _when(label: str = "Effective at (UTC)", required: bool = False) -> forms.Da
     )
 
 
-def _reason(required: bool = True) -> forms.CharField:
+def _reason(required: bool = True, backdated_needs_one: bool = True) -> forms.CharField:
+    optional = "; required when backdated" if backdated_needs_one else "; optional"
     return forms.CharField(
         required=required,
         widget=forms.TextInput(attrs={"size": 60}),
-        help_text="kept with the event" + ("" if required else "; required when backdated"),
+        help_text="kept with the event" + ("" if required else optional),
     )
 
 
@@ -117,9 +118,18 @@ class RegisterPartyForm(CommandForm):
         widget=forms.CheckboxSelectMultiple,
     )
 
+    effective_at = _when("Since (UTC)")
+    reason = _reason(required=False, backdated_needs_one=False)
+
     def command(self, target: str | None) -> c.Command:
         d = self.cleaned_data
-        return c.RegisterParty(party_id=d["party_id"], name=d["name"], roles=tuple(d["roles"]))
+        return c.RegisterParty(
+            party_id=d["party_id"],
+            name=d["name"],
+            roles=tuple(d["roles"]),
+            effective_at=utc(d["effective_at"]),
+            reason=d["reason"] or None,
+        )
 
 
 class RegisterFacilityForm(CommandForm):
@@ -130,7 +140,7 @@ class RegisterFacilityForm(CommandForm):
     location = forms.CharField()
     capacity = CapacityField()
     effective_at = _when("In service since (UTC)")
-    reason = _reason(required=False)
+    reason = _reason(required=False, backdated_needs_one=False)
 
     def command(self, target: str | None) -> c.Command:
         d = self.cleaned_data

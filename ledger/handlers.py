@@ -190,6 +190,12 @@ def require_reason(reason: str | None, why: str) -> str:
     return reason.strip()
 
 
+def reason_if_given(reason: str | None) -> str | None:
+    """A registration is the first record of something, not a correction: it may be dated
+    when the thing came into being, and a reason is kept only when given."""
+    return reason.strip() if reason is not None and reason.strip() else None
+
+
 def reason_if_backdated(reason: str | None, effective_at: datetime, now: datetime) -> str | None:
     if effective_at < now - BACKDATING_TOLERANCE:
         return require_reason(reason, "for a backdated change")
@@ -318,7 +324,9 @@ def register_party(state: State, cmd: c.RegisterParty, ctx: Context, now: dateti
     )
     stream = parties.stream_id(cmd.party_id)
     return Decision(
-        (Emit(ctx, None)(stream, event, now),), {stream: NO_STREAM}, {"party_id": cmd.party_id}
+        (Emit(ctx, reason_if_given(cmd.reason))(stream, event, cmd.effective_at or now),),
+        {stream: NO_STREAM},
+        {"party_id": cmd.party_id},
     )
 
 
@@ -330,7 +338,6 @@ def register_facility(
         raise RuleViolation("already_exists", f"facility {cmd.facility_id!r} already exists")
     check_lines(cmd.capacity)
     effective_at = cmd.effective_at or now
-    reason = reason_if_backdated(cmd.reason, effective_at, now)
     event = ev.FacilityRegistered(
         facility_id=cmd.facility_id,
         provider=cmd.provider,
@@ -340,7 +347,7 @@ def register_facility(
     )
     stream = facilities.stream_id(cmd.facility_id)
     return Decision(
-        (Emit(ctx, reason)(stream, event, effective_at),),
+        (Emit(ctx, reason_if_given(cmd.reason))(stream, event, effective_at),),
         {stream: NO_STREAM},
         {"facility_id": cmd.facility_id},
     )

@@ -25,7 +25,13 @@ def register_party(request: HttpRequest, body: PartyIn, dry_run: bool = False) -
         party = directory.party(conn, body.id)
         return PartyWriteOut(**party.model_dump(), position=outcome.position)
 
-    command = c.RegisterParty(party_id=body.id, name=body.name, roles=tuple(body.roles))
+    command = c.RegisterParty(
+        party_id=body.id,
+        name=body.name,
+        roles=tuple(body.roles),
+        effective_at=body.effective_at,
+        reason=body.reason,
+    )
     return writes.run(request, key, command, render, dry_run=dry_run)
 
 

@@ -151,6 +151,10 @@ class PartyIn(In):
     id: Slug
     name: Text
     roles: Annotated[list[Role], Field(min_length=1, max_length=2)]
+    effective_at: UtcDatetime | None = Field(
+        None, description="when the party came into being; default now"
+    )
+    reason: Reason | None = None
 
 
 class FacilityIn(In):

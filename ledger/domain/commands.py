@@ -18,6 +18,8 @@ class RegisterParty(Command):
     party_id: Slug
     name: Text
     roles: Annotated[tuple[Role, ...], Field(min_length=1)]
+    effective_at: UtcDatetime | None = None
+    reason: str | None = None
 
 
 class RegisterFacility(Command):

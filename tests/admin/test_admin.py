@@ -365,3 +365,49 @@ def test_pages_at_the_edges_of_time_and_bad_urls_never_fail(demo: Ledger, ops: C
     # Past the end of time is its last instant, where nothing is in force: not today's answer.
     late = ops.get(f"{ADMIN}/party/anthropic/page/?as_of=9999-12-31T12:00:00Z")
     assert late.context["entitlements"].capacity == []
+
+
+def test_registering_a_facility_in_the_admin_with_its_in_service_date_needs_no_reason(
+    demo: Ledger, ops: Client
+) -> None:
+    response = ops.post(
+        f"{ADMIN}/facility/add/",
+        {
+            "facility_id": "colossus-2",
+            "provider": "spacex",
+            "name": "Colossus 2",
+            "location": "Memphis, Tennessee",
+            "capacity": "gpu.gb200 550000 gpu",
+            "effective_at": "2025-09-01 00:00",
+            "reason": "",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    event = last_event(demo)
+    assert (event.type, event.effective_at.isoformat()) == (
+        "FacilityRegistered",
+        "2025-09-01T00:00:00+00:00",
+    )
+    assert event.metadata_dict() == {"actor": "ops", "source": "admin"}
+
+
+def test_registering_a_party_in_the_admin_records_its_date_and_reason(
+    demo: Ledger, ops: Client
+) -> None:
+    response = ops.post(
+        f"{ADMIN}/party/add/",
+        {
+            "party_id": "acme-ai",
+            "name": "Acme AI",
+            "roles": ["tenant"],
+            "effective_at": "2024-03-01 00:00",
+            "reason": "migrated from the old system",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    event = last_event(demo)
+    assert (event.type, event.effective_at.isoformat()) == (
+        "PartyRegistered",
+        "2024-03-01T00:00:00+00:00",
+    )
+    assert event.metadata_dict()["reason"] == "migrated from the old system"

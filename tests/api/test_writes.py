@@ -73,6 +73,59 @@ def test_register_party_returns_the_party_and_position(demo: Ledger, admin: ApiC
     }
 
 
+def test_a_facility_registered_with_its_past_in_service_date_needs_no_reason(
+    demo: Ledger, admin: ApiClient
+) -> None:
+    """A registration is the first record of something, not a correction of it."""
+    in_service = {**FACILITY, "effective_at": "2025-09-01T00:00:00Z"}
+    created = admin.post("/facilities", in_service)
+    assert created.status_code == 201, created.content
+    event = demo_last_event(demo)
+    assert (event.type, event.effective_at.isoformat()) == (
+        "FacilityRegistered",
+        "2025-09-01T00:00:00+00:00",
+    )
+    assert "reason" not in event.metadata_dict()
+    seen = admin.get("/facilities/colossus-2", as_of="2025-10-01T00:00:00Z").json()
+    assert seen["resources"][0]["capacity"] == "550000"
+
+
+def test_a_registration_keeps_the_reason_it_is_given(demo: Ledger, admin: ApiClient) -> None:
+    party = {"id": "acme-ai", "name": "Acme AI", "roles": ["tenant"]}
+    created = admin.post(
+        "/parties", {**party, "effective_at": "2024-03-01T00:00:00Z", "reason": "migrated"}
+    )
+    assert created.status_code == 201, created.content
+    event = demo_last_event(demo)
+    assert event.type == "PartyRegistered"
+    assert event.effective_at.isoformat() == "2024-03-01T00:00:00+00:00"
+    assert event.metadata_dict()["reason"] == "migrated"
+    facility = admin.post("/facilities", {**FACILITY, "reason": "bought"})
+    assert facility.status_code == 201, facility.content
+    assert demo_last_event(demo).metadata_dict()["reason"] == "bought"
+
+
+def test_a_backdated_capacity_change_still_needs_a_reason(demo: Ledger, admin: ApiClient) -> None:
+    before = demo.head()
+    refused = admin.post(
+        "/facilities/colossus-1/capacity",
+        {
+            "capacity": [{"resource": "gpu.h100", "quantity": "230000", "unit": "gpu"}],
+            "effective_at": "2026-02-01T00:00:00Z",
+            "reason": " ",
+        },
+    )
+    body = problem(refused, 422)
+    assert body["errors"][0]["loc"][-1] == "reason"
+    assert demo.head() == before
+
+
+def demo_last_event(ledger: Ledger) -> Any:
+    with ledger.read() as conn:
+        [record] = ledger.store.read_page(conn, ledger.head().position - 1, 1)
+    return record
+
+
 def test_register_facility_and_change_its_capacity(demo: Ledger, admin: ApiClient) -> None:
     created = admin.post("/facilities", {**FACILITY, "reason": "in service"})
     assert created.status_code == 201, created.content
