@@ -35,6 +35,11 @@ admin.site.site_title = "Ledger admin"
 admin.site.index_title = "Operations"
 
 
+def _now() -> datetime:
+    """The ledger's clock, so the admin judges "now" as the ledger's commands do."""
+    return get_ledger().clock()
+
+
 def _can(request: HttpRequest, permission: str) -> bool:
     return bool(request.user.has_perm(f"contracts.{permission}"))
 
@@ -268,7 +273,7 @@ class PartyAdmin(ReadOnly):
 
     def tenant_page(self, request: HttpRequest, party_id: str) -> HttpResponse:
         party_id = _slug(party_id)
-        as_of = _when(request, "as_of") or datetime.now(UTC)
+        as_of = _when(request, "as_of") or _now()
         known_text = request.GET.get("known_at", "").strip()
         known_at: int | datetime | None = None
         if known_text.isascii() and known_text.isdigit():
@@ -366,7 +371,7 @@ class FacilityAdmin(ReadOnly):
         if facility is None:
             raise Http404
         with get_ledger().read() as conn:
-            view = queries.facility(conn, facility.subject, datetime.now(UTC))
+            view = queries.facility(conn, facility.subject, _now())
         context = {
             **self.admin_site.each_context(request),
             "title": f"{view.name} ({view.id})",
@@ -464,7 +469,7 @@ class StatusFilter(admin.SimpleListFilter):
         return [(n, n) for n in names]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        now = datetime.now(UTC)
+        now = _now()
         in_force = Q(lifecycle__in=("signed", "terminated"))
         running = Q(terminated_at__isnull=True) | Q(terminated_at__gt=now)
         match self.value():
@@ -517,7 +522,7 @@ class ContractAdmin(ReadOnly):
             obj.term_start,
             obj.term_end,
             obj.terminated_at,
-            datetime.now(UTC),
+            _now(),
         )
 
     def _after_add(self, request: HttpRequest, form: f.CommandForm, outcome: Any) -> str:
@@ -562,7 +567,7 @@ class ContractAdmin(ReadOnly):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
         """The contract's page: its state now, its full history and its chart."""
-        now = datetime.now(UTC)
+        now = _now()
         ledger = get_ledger()
         with ledger.read() as conn:
             view = None

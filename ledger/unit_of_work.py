@@ -122,13 +122,22 @@ class Ledger:
         self.engine = engine
         self.registry = registry
         self.projections = list(projections)
-        self.clock = clock
         self.store = EventStore(registry, clock)
         self.snapshots = Snapshots()
         # SQLite's writes keep their connections between transactions: see _sqlite_write.
         self._idle_writers: list[Connection] | None = (
             [] if engine.dialect.name == "sqlite" else None
         )
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """Where the ledger reads "now": recording times, defaults of effective_at, what a
+        backdated change is. Replaceable, so that a host (or a test) can pin it."""
+        return self.store.clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], datetime]) -> None:
+        self.store.clock = clock
 
     @contextmanager
     def write(self, *, commit: bool = True) -> Iterator[UnitOfWork]:

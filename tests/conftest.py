@@ -16,18 +16,37 @@ from django.db import connections
 from contracts.api import tenants
 from contracts.runtime import dispose_all, get_ledger
 from ledger.signing import Signer
+from ledger.types import utcnow
 from ledger.unit_of_work import Ledger
 from tests import support
 
 REQUIRE_POSTGRES = os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1"
+WALL_CLOCK = os.environ.get("LEDGER_TEST_WALL_CLOCK")
+"""Runs the suite with the machine's clock moved (time-machine), e.g. to 2031: a test that
+reads the wall clock instead of the ledger's fixed one then fails."""
 
 
 def backend() -> str:
     return str(connections["default"].vendor)
 
 
-def pytest_report_header() -> str:
-    return f"ledger database: {backend()} (DATABASE_URL={os.environ.get('DATABASE_URL', '<unset: SQLite>')})"
+def pytest_report_header() -> list[str]:
+    lines = [
+        f"ledger database: {backend()} (DATABASE_URL={os.environ.get('DATABASE_URL', '<unset: SQLite>')})",
+        f"ledger clock: {support.TEST_NOW.isoformat()} (fixed)",
+    ]
+    if WALL_CLOCK:
+        lines.append(f"wall clock moved to {WALL_CLOCK}")
+    return lines
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if WALL_CLOCK:
+        import time_machine
+
+        traveller = time_machine.travel(WALL_CLOCK, tick=True)
+        traveller.start()
+        config.add_cleanup(traveller.stop)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -73,13 +92,15 @@ def _signing_key(settings: Any, signing_pem: str) -> None:
 
 
 @pytest.fixture
-def ledger(django_db_setup: None) -> Ledger:
+def ledger(django_db_setup: None) -> Iterator[Ledger]:
     """The application's ledger (domain registry) on an empty test database."""
     ledger = get_ledger()
     support.reset_ledger(ledger.engine)
     # The API's answers are keyed by position: a history rewound to genesis reuses them.
     tenants.answers.clear()
-    return ledger
+    ledger.clock = support.SteppingClock()
+    yield ledger
+    ledger.clock = utcnow
 
 
 @pytest.fixture

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +16,25 @@ from ledger.database import begin_write
 from ledger.events import Event, EventRegistry
 from ledger.tables import PROJECTION_FORMAT, head, metadata, projection_state
 from ledger.types import Quantity, UtcDatetime
+
+TEST_NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
+"""What "now" is in every test that uses the application's ledger: a fixed instant, so
+that no test depends on the date it runs on (the lease of the demo ends in May 2028)."""
+
+
+class SteppingClock:
+    """A clock that starts at `start` and moves one millisecond each time it is read:
+    repeatable, and still strictly increasing as recording times are in real life."""
+
+    def __init__(self, start: datetime = TEST_NOW, step: timedelta = timedelta(milliseconds=1)):
+        self._now = start
+        self._step = step
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            self._now += self._step
+            return self._now
 
 
 @contextmanager

@@ -28,7 +28,6 @@ from ledger.projections import bulk
 from ledger.projections.documents import from_document
 from ledger.projections.rebuild import check, rebuild
 from ledger.tables import PROJECTION_FORMAT, metadata, projection_sets, projection_state
-from ledger.types import utcnow
 from ledger.unit_of_work import Ledger
 
 
@@ -63,14 +62,14 @@ def test_migrating_across_the_projection_format_change_rebuilds_the_projections(
     with ledger.engine.begin() as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, "0004")
-    load_demo(Ledger(ledger.engine, registry))
+    load_demo(Ledger(ledger.engine, registry, clock=ledger.clock))
     with ledger.read() as conn:
-        assert queries.entitlements(conn, "anthropic", utcnow()).capacity == []
+        assert queries.entitlements(conn, "anthropic", ledger.clock()).capacity == []
 
     call_command("migrate", verbosity=0)
 
     with ledger.read() as conn:
-        capacity = queries.entitlements(conn, "anthropic", utcnow()).capacity
+        capacity = queries.entitlements(conn, "anthropic", ledger.clock()).capacity
         assert [e.resource for e in capacity] == ["gpu.h100", "power.mw"]
         assert conn.execute(select(projection_state.c.format)).scalar_one() == PROJECTION_FORMAT
     assert check(get_ledger()).ok
@@ -134,7 +133,7 @@ def test_an_interrupted_rebuild_leaves_the_active_set_whole_and_the_next_one_rep
     assert dropped == {index.name for index in bulk.indexes(projection_sets["b"])}
     with ledger.read() as conn:
         assert conn.execute(select(projection_state.c.active)).scalar_one() == "a"
-        assert queries.entitlements(conn, "anthropic", utcnow()).capacity
+        assert queries.entitlements(conn, "anthropic", ledger.clock()).capacity
 
     rebuild(projected)
 

@@ -1545,12 +1545,13 @@ def test_a_change_more_than_a_minute_in_the_past_is_backdated(leased: Ledger) ->
     run(stopped, facility_change(230_000, one_minute_ago, reason=None))
 
 
-def test_registering_a_facility_with_a_backdated_in_service_date_needs_a_reason(
+def test_registering_a_facility_with_its_past_in_service_date_needs_no_reason(
     ledger: Ledger,
 ) -> None:
+    """A registration is the first record of the facility, not a correction of it."""
     register_parties(ledger)
 
-    assert_needs_reason(
+    outcome = execute(
         ledger,
         c.RegisterFacility(
             facility_id="colossus-1",
@@ -1560,7 +1561,13 @@ def test_registering_a_facility_with_a_backdated_in_service_date_needs_a_reason(
             capacity=lines(220_000),
             effective_at=IN_SERVICE,
         ),
+        Context(actor="ops", source="cli"),
     )
+
+    with ledger.read() as conn:
+        [event] = ledger.store.read_page(conn, outcome.position - 1, 1)
+    assert (event.type, event.effective_at) == ("FacilityRegistered", IN_SERVICE)
+    assert "reason" not in event.metadata_dict()
 
 
 def test_rejects_allocations_and_resizes_that_are_not_positive(leased: Ledger) -> None:
