@@ -28,8 +28,11 @@ def django_database(url: str, var_dir: Path, ledger: DatabaseSettings) -> dict[s
             "transaction_mode": "IMMEDIATE",
             "timeout": ledger.sqlite_busy_timeout_ms / 1000,
         }
-        # The ledger's engine must see the test database, so it cannot live in memory.
-        config["TEST"] = {"NAME": str(var_dir / "test-ledger.sqlite3")}
+        # The ledger's engine must see the test database, so it cannot live in memory; it
+        # sits beside the database it tests, so that runs on two databases never share one.
+        name = str(config.get("NAME") or "")
+        beside = Path(name) if name and name != ":memory:" else var_dir / "ledger.sqlite3"
+        config["TEST"] = {"NAME": str(beside.with_name(f"test-{beside.name}"))}
     elif config["ENGINE"] == "django.db.backends.postgresql":
         config["OPTIONS"] = {
             "options": (
