@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Literal
 
 from django.conf import settings
 from django.db import connections
@@ -15,6 +16,7 @@ from django.db import connections
 from contracts.database import sqlalchemy_url
 from ledger.bootstrap import build_ledger
 from ledger.database import make_engine
+from ledger.errors import InvalidInput
 from ledger.signing import Signer
 from ledger.unit_of_work import Ledger
 
@@ -57,8 +59,25 @@ def dispose_all() -> None:
         _ledgers.clear()
 
 
+SigningKeyStatus = Literal["ok", "missing", "invalid"]
+
+
 class SigningKeyMissing(Exception):
-    pass
+    """No usable manifest signing key: none configured, or one that cannot be read."""
+
+    def __init__(self, message: str, status: SigningKeyStatus = "missing") -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def signing_key_status() -> SigningKeyStatus:
+    """Whether manifests can be signed: told by /health and by `check --deploy`, so that a
+    deployment learns of a missing key before an auditor asks for a manifest."""
+    try:
+        get_signer()
+    except SigningKeyMissing as exc:
+        return exc.status
+    return "ok"
 
 
 def get_signer() -> Signer:
@@ -71,5 +90,11 @@ def get_signer() -> Signer:
                 f"no signing key: set LEDGER_SIGNING_KEY or run `manage.py create_signing_key`"
                 f" (expected {path})"
             )
-        pem = path.read_bytes()
-    return Signer.from_pem(pem)
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            raise SigningKeyMissing(f"the signing key cannot be read: {exc}", "invalid") from None
+    try:
+        return Signer.from_pem(pem)
+    except InvalidInput as exc:
+        raise SigningKeyMissing(str(exc), "invalid") from None

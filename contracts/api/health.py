@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from contracts.api.errors import problem
 from contracts.api.schemas import HealthOut, UnhealthyOut
-from contracts.runtime import get_ledger
+from contracts.runtime import get_ledger, signing_key_status
 
 router = Router(tags=["health"])
 logger = logging.getLogger(__name__)
@@ -16,7 +16,9 @@ logger = logging.getLogger(__name__)
 
 @router.get("/health", auth=None, response={200: HealthOut, 503: UnhealthyOut})
 def health(request: HttpRequest) -> HttpResponse | HealthOut:
-    """Liveness and the ledger's head: no key needed."""
+    """Liveness and the ledger's head: no key needed. A missing manifest signing key does
+    not make the service unhealthy (everything but signed exports works): `signing_key`
+    says so, for monitoring to alert on."""
     try:
         head = get_ledger().head()
     except SQLAlchemyError:
@@ -28,4 +30,9 @@ def health(request: HttpRequest) -> HttpResponse | HealthOut:
             headers={"Retry-After": "1"},
             database="error",
         )
-    return HealthOut(status="ok", database="ok", head_position=head.position)
+    return HealthOut(
+        status="ok",
+        database="ok",
+        head_position=head.position,
+        signing_key=signing_key_status(),
+    )

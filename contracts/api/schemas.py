@@ -289,6 +289,9 @@ class HealthOut(Out):
     status: Literal["ok"]
     database: Literal["ok"]
     head_position: int
+    signing_key: Literal["ok", "missing", "invalid"] = Field(
+        description="whether export manifests and checkpoints can be signed"
+    )
 
 
 class Written(Out):

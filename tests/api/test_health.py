@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import orjson
 import pytest
 from sqlalchemy.exc import OperationalError
@@ -19,8 +22,25 @@ def test_health_answers_the_head_without_a_key(demo: Ledger) -> None:
         "status": "ok",
         "database": "ok",
         "head_position": demo.head().position,
+        "signing_key": "ok",
     }
     assert demo.head().position > 0
+
+
+@pytest.mark.parametrize(
+    ("pem", "status"), [("", "missing"), ("-----BEGIN PRIVATE KEY-----\nnot a key\n", "invalid")]
+)
+def test_health_tells_a_deployment_without_a_usable_signing_key(
+    ledger: Ledger, settings: Any, tmp_path: Path, pem: str, status: str
+) -> None:
+    settings.LEDGER_SIGNING_KEY = pem
+    settings.LEDGER_SIGNING_KEY_FILE = tmp_path / "absent.pem"
+
+    response = ApiClient(None).get("/health")
+
+    assert response.status_code == 200  # everything but signed exports still works
+    assert orjson.loads(response.content)["signing_key"] == status
+    assert problem(ApiClient(None).get("/audit/public-key"), 503)["status"] == 503
 
 
 def test_health_answers_503_with_its_own_body_when_the_database_does_not(

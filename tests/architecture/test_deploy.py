@@ -25,7 +25,7 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_check_deploy_passes_with_production_settings() -> None:
+def test_check_deploy_passes_with_production_settings(signing_pem: str, tmp_path: Path) -> None:
     result = manage(
         "check",
         "--deploy",
@@ -33,9 +33,29 @@ def test_check_deploy_passes_with_production_settings() -> None:
         "WARNING",
         DJANGO_SETTINGS_MODULE="contracts.production",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        LEDGER_SIGNING_KEY=signing_pem,
+        LEDGER_VAR_DIR=str(tmp_path),
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_the_signing_key_is_missing(tmp_path: Path) -> None:
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DJANGO_SETTINGS_MODULE="contracts.production",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        LEDGER_SIGNING_KEY="",
+        LEDGER_SIGNING_KEY_FILE=str(tmp_path / "signing-key.pem"),
+        LEDGER_VAR_DIR=str(tmp_path),
+    )
+    assert result.returncode != 0
+    assert "contracts.W001" in result.stderr
+    assert "signing key is missing" in result.stderr
+    assert "create_signing_key" in result.stderr
 
 
 def test_production_settings_refuse_to_start_without_a_secret_key() -> None:
