@@ -9,17 +9,28 @@ HOST ?= 127.0.0.1:8000
 LEDGER_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
 
-.PHONY: install serve test lint
+.PHONY: install install-bench serve test lint openapi
 
-$(BIN)/.installed: requirements.txt requirements-bench.txt
-	$(PYTHON) -m venv $(VENV)
+# Stamps: the runtime set (requirements.txt), the dev set on top of it, the bench set.
+$(BIN)/.runtime: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(BIN)/.dev: $(BIN)/.runtime requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(BIN)/.bench: $(BIN)/.runtime requirements-bench.txt
 	$(BIN)/pip install --quiet -r requirements-bench.txt
 	touch $@
 
-install: $(BIN)/.installed
+install: $(BIN)/.dev
 
-serve: install
+install-bench: $(BIN)/.bench
+
+serve: $(BIN)/.runtime
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --verbosity 0
 	DJANGO_DEBUG=1 $(BIN)/python manage.py create_signing_key --if-missing > /dev/null
 	DJANGO_DEBUG=1 $(BIN)/python manage.py load_demo --credentials
@@ -27,7 +38,8 @@ serve: install
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST)
 
 # With DATABASE_URL set: one run on that database. Unset: SQLite, then PostgreSQL if it answers.
-test: install
+# Tests run in a random order (pytest-randomly prints its seed; -p no:randomly turns it off).
+test: $(BIN)/.dev
 ifdef DATABASE_URL
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 else
@@ -40,7 +52,11 @@ else
 	fi
 endif
 
-lint: install
+lint: $(BIN)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Rewrites docs/openapi.json from the served document: review its diff like code.
+openapi: $(BIN)/.runtime
+	$(BIN)/python manage.py openapi

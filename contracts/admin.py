@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -100,7 +100,13 @@ def _at_position(model: Any, object_id: str) -> Any:
     return None if position is None else model.objects.filter(position=position).first()
 
 
-class ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
+if TYPE_CHECKING:  # ModelAdmin is generic only to the type checker
+    _ModelAdmin = admin.ModelAdmin[Any]
+else:
+    _ModelAdmin = admin.ModelAdmin
+
+
+class ReadOnly(_ModelAdmin):
     """No add, change or delete through the model: the ledger is changed by commands only."""
 
     add_form: type[f.CommandForm] | None = None
@@ -126,7 +132,7 @@ class ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 def command_view(
-    model_admin: admin.ModelAdmin,  # type: ignore[type-arg]
+    model_admin: admin.ModelAdmin[Any],
     request: HttpRequest,
     form_class: type[f.CommandForm],
     target: str | None,

@@ -103,9 +103,9 @@ class CommandForm(forms.Form):
         except ConcurrencyError:
             self.add_error(None, "Someone changed this meanwhile: reload the page and retry.")
         except pydantic.ValidationError as exc:
-            for error in exc.errors():
-                field = str(error["loc"][-1]) if error["loc"] else None
-                self.add_error(field if field in self.fields else None, error["msg"])
+            for detail in exc.errors():
+                field = str(detail["loc"][-1]) if detail["loc"] else None
+                self.add_error(field if field in self.fields else None, detail["msg"])
         return None
 
 
@@ -192,7 +192,7 @@ class DraftContractForm(CommandForm):
             facility=d["facility"],
             title=d["title_"],
             reference=d["reference"] or None,
-            term={"start": utc(d["term_start"]), "end": utc(d["term_end"])},  # type: ignore[arg-type]
+            term={"start": utc(d["term_start"]), "end": utc(d["term_end"])},
             capacity=d["capacity"],
         )
 
@@ -223,7 +223,7 @@ class ReviseDraftForm(CommandForm):
             contract_id=target or "",
             title=d["title_"] or None,
             reference=d["reference"] or None,
-            term=term,  # type: ignore[arg-type]
+            term=term,
             capacity=d["capacity"] or None,
             cleared=("reference",) if d["clear_reference"] else (),
         )
@@ -265,7 +265,7 @@ class AmendContractForm(CommandForm):
         d = self.cleaned_data
         return c.AmendContract(
             contract_id=target or "",
-            effective_at=utc(d["effective_at"]),  # type: ignore[arg-type]
+            effective_at=utc(d["effective_at"]),
             capacity=d["capacity"] or (),
             term_end=utc(d["term_end"]),
             reason=d["reason"],
@@ -281,7 +281,7 @@ class TerminateContractForm(CommandForm):
         d = self.cleaned_data
         return c.TerminateContract(
             contract_id=target or "",
-            effective_at=utc(d["effective_at"]),  # type: ignore[arg-type]
+            effective_at=utc(d["effective_at"]),
             reason=d["reason"],
         )
 
@@ -383,7 +383,7 @@ class ClosePeriodForm(CommandForm):
         return c.ClosePeriod(
             tenant=target or "",
             through=utc(d["through"]),
-            reason=d["reason"] or None,  # type: ignore[arg-type]
+            reason=d["reason"] or None,
         )
 
 
@@ -397,5 +397,5 @@ class ReopenPeriodForm(CommandForm):
         return c.ReopenPeriod(
             tenant=target or "",
             through=utc(d["through"]),
-            reason=d["reason"],  # type: ignore[arg-type]
+            reason=d["reason"],
         )

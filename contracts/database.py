@@ -17,7 +17,7 @@ def django_database(url: str, var_dir: Path, ledger: DatabaseSettings) -> dict[s
     SQLAlchemy-style driver suffixes (`postgresql+psycopg://`, `sqlite+pysqlite://`) are
     accepted too: they name the same database, and Django picks its own driver."""
     scheme, sep, rest = url.partition("://")
-    config: dict[str, Any] = dj_database_url.parse(scheme.split("+", 1)[0] + sep + rest)
+    config: dict[str, Any] = dict(dj_database_url.parse(scheme.split("+", 1)[0] + sep + rest))
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = {
             "init_command": (

@@ -8,7 +8,7 @@ writes through them: every change is a ledger command (contracts/admin_forms.py)
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 import orjson
 from django.db import models
@@ -16,8 +16,13 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from ledger.canonical import format_timestamp, parse_timestamp
 
+if TYPE_CHECKING:  # Django's fields are generic only to the type checker
+    _DateTimeField = models.DateTimeField[Any, Any]
+else:
+    _DateTimeField = models.DateTimeField
 
-class LedgerTimestamp(models.DateTimeField):  # type: ignore[type-arg]
+
+class LedgerTimestamp(_DateTimeField):
     """The ledger's UtcTimestamp: `timestamptz` on PostgreSQL, RFC 3339 text on SQLite
     (`2026-05-06T00:00:00.000000Z`), so lookups compare like the ledger's own queries."""
 
@@ -79,17 +84,20 @@ class Event(models.Model):
         return self.stream_id.split("-", 1)[1]
 
 
-class EventsOfType(models.Manager["Event"]):
+_E = TypeVar("_E", bound="Event")
+
+
+class EventsOfType(models.Manager[_E]):
     def __init__(self, event_type: str) -> None:
         super().__init__()
         self.event_type = event_type
 
-    def get_queryset(self) -> models.QuerySet[Event]:
+    def get_queryset(self) -> models.QuerySet[_E]:
         return super().get_queryset().filter(type=self.event_type)
 
 
 class Party(Event):
-    objects = EventsOfType("PartyRegistered")
+    objects: ClassVar[EventsOfType[Self]] = EventsOfType("PartyRegistered")
 
     class Meta:
         proxy = True
@@ -101,7 +109,7 @@ class Party(Event):
 
 
 class Facility(Event):
-    objects = EventsOfType("FacilityRegistered")
+    objects: ClassVar[EventsOfType[Self]] = EventsOfType("FacilityRegistered")
 
     class Meta:
         proxy = True
@@ -113,7 +121,7 @@ class Facility(Event):
 
 
 class Allocation(Event):
-    objects = EventsOfType("CapacityAllocated")
+    objects: ClassVar[EventsOfType[Self]] = EventsOfType("CapacityAllocated")
 
     class Meta:
         proxy = True
@@ -124,7 +132,7 @@ class Allocation(Event):
 
 
 class LimitChange(Event):
-    objects = EventsOfType("LimitChanged")
+    objects: ClassVar[EventsOfType[Self]] = EventsOfType("LimitChanged")
 
     class Meta:
         proxy = True

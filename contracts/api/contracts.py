@@ -224,7 +224,7 @@ def revise_draft(
         contract_id,
         lambda: c.ReviseDraft(
             contract_id=contract_id,
-            cleared=tuple(nulled),  # type: ignore[arg-type]
+            cleared=tuple(nulled),
             provider=body.provider,
             tenant=body.tenant,
             facility=body.facility,

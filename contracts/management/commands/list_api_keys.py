@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand
 from rich.console import Console
@@ -29,4 +29,4 @@ class Command(BaseCommand):
                 format_timestamp(key.created_at),
                 format_timestamp(key.revoked_at) if key.revoked_at else "",
             )
-        Console(file=self.stdout, width=160).print(table)
+        Console(file=cast(TextIO, self.stdout), width=160)  # a text stream.print(table)
