@@ -347,6 +347,6 @@ def ratios_table(title: str, ratios: list[Ratio]) -> Table:
 
 
 NOISE_NOTE = (
-    "Figures vary 5-20% between runs on this machine (see /work/shared/PERFORMANCE.md): "
+    "Figures vary 5-20% between runs on this machine: "
     "only compare figures from one run, and read gaps under 20% as noise."
 )

@@ -147,7 +147,7 @@ class NewEvent:
 
 
 class RecordedEvent(NamedTuple):
-    """A stored event: the envelope as DESIGN.md section 3 defines it.
+    """A stored event: the envelope as docs/architecture.md describes it.
 
     `payload` and `metadata` hold canonical JSON text, so the envelope's hash can be
     recomputed without re-serialising anything. A named tuple, not a frozen dataclass:

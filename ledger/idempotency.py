@@ -75,7 +75,7 @@ def remember(conn: Connection, record: IdempotencyRecord, now: datetime) -> None
 
 
 MIN_RETENTION = timedelta(hours=24)
-"""API.md promises that keys are kept at least this long."""
+"""docs/api.md promises that keys are kept at least this long."""
 
 
 def purge(conn: Connection, now: datetime, keep: timedelta = MIN_RETENTION) -> int:

@@ -934,7 +934,7 @@ def contract_view(
         capacity=[
             CapacityLineView(resource=r, quantity=q, unit=state.units.get(r))
             for r, q in state.capacity_at(moment).items()
-            if q  # an amendment to "0" removes the resource (API.md)
+            if q  # an amendment to "0" removes the resource (docs/api.md)
         ],
         allocations=[
             AllocationView(

@@ -1,4 +1,4 @@
-"""REST API v1 (shared/API.md): one router per resource, every error as problem+json."""
+"""REST API v1 (docs/api.md): one router per resource, every error as problem+json."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from contracts.api.rendering import LedgerRenderer
 class LedgerAPI(NinjaAPI):
     def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
         """What ninja cannot declare by itself: error responses are problem+json, and the
-        headers of API.md's conventions, which the views read and set themselves."""
+        headers of docs/api.md's conventions, which the views read and set themselves."""
         schema = super().get_openapi_schema(*args, **kwargs)
         for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():

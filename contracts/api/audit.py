@@ -12,9 +12,8 @@ from ninja import Query, Router
 from contracts.api.auth import require, require_tenant, require_unbound
 from contracts.api.common import ERRORS
 from contracts.api.schemas import ExportQuery, VerifyOut
-from contracts.runtime import SigningKeyMissing, get_ledger, get_signer
+from contracts.runtime import get_ledger, get_signer
 from ledger.apikeys import ApiKey
-from ledger.errors import LedgerBusy
 from ledger.export import ExportFilter, Format, build_manifest, export_chunks, resolve
 
 router = Router(tags=["audit"])
@@ -69,10 +68,7 @@ def export(request: HttpRequest, query: Query[ExportQuery]) -> StreamingHttpResp
 def export_manifest(request: HttpRequest, query: Query[ExportQuery]) -> dict[str, Any]:
     """The signed manifest of the export with the same filters and up_to."""
     key = require(request, SCOPE)
-    try:
-        signer = get_signer()
-    except SigningKeyMissing as exc:
-        raise LedgerBusy(str(exc)) from None
+    signer = get_signer()
     with get_ledger().read() as conn:
         _read_snapshot(conn)
         wanted = resolve(conn, _filter(key, query))
@@ -94,10 +90,7 @@ def export_manifest(request: HttpRequest, query: Query[ExportQuery]) -> dict[str
 )
 def public_key(request: HttpRequest) -> HttpResponse:
     """The Ed25519 public key (PEM) that signs export manifests; public, no key needed."""
-    try:
-        pem = get_signer().public_pem()
-    except SigningKeyMissing as exc:
-        raise LedgerBusy(str(exc)) from None
+    pem = get_signer().public_pem()
     return HttpResponse(pem, content_type="application/x-pem-file")
 
 

@@ -25,6 +25,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from contracts.api.rendering import to_json
+from contracts.runtime import SigningKeyMissing
 from ledger.errors import (
     ConcurrencyError,
     FieldError,
@@ -210,6 +211,11 @@ def _handlers() -> dict[type[Exception], Handler]:
     def busy(request: HttpRequest, exc: LedgerBusy) -> HttpResponse:
         return problem(503, str(exc), kind="busy", headers={"Retry-After": "1"})
 
+    def unsigned(request: HttpRequest, exc: SigningKeyMissing) -> HttpResponse:
+        # An operator's fix, not a moment's wait: no Retry-After.
+        logger.error("no usable signing key: %s", exc)
+        return problem(503, "this service has no usable signing key", kind="signing-key-missing")
+
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         return problem(exc.status_code, str(exc))
 
@@ -233,6 +239,7 @@ def _handlers() -> dict[type[Exception], Handler]:
         Forbidden: forbidden,
         RateLimited: limited,
         LedgerBusy: busy,
+        SigningKeyMissing: unsigned,
         HttpError: http_error,
         RequestDataTooBig: too_big,
         Exception: crash,

@@ -1,6 +1,6 @@
 """Request (`*In`) and response (`*Out`) schemas of API v1: the OpenAPI document's source.
 
-Field names are the public contract of shared/API.md. Responses reuse the ledger's query
+Field names are the public contract of docs/api.md. Responses reuse the ledger's query
 views (they are already the shapes billing reads) and add what a write returns.
 """
 
@@ -168,7 +168,7 @@ class FacilityIn(In):
 
 
 class FacilityCapacityIn(In):
-    """API.md: `{"capacity": [...], "effective_at", "reason"}`, none of them optional: a
+    """`{"capacity": [...], "effective_at", "reason"}`, none of them optional: a
     facility's capacity changes from a business date the caller names, and says why."""
 
     capacity: Capacity

@@ -1,4 +1,4 @@
-"""The domain's events (v1), as DESIGN.md section 4 lists them.
+"""The domain's events (v1), as docs/architecture.md lists them.
 
 Business time (`effective_at`), the actor and the reason travel in the envelope, not here.
 """

@@ -40,7 +40,9 @@ def test_health_tells_a_deployment_without_a_usable_signing_key(
 
     assert response.status_code == 200  # everything but signed exports still works
     assert orjson.loads(response.content)["signing_key"] == status
-    assert problem(ApiClient(None).get("/audit/public-key"), 503)["status"] == 503
+    unsigned = problem(ApiClient(None).get("/audit/public-key"), 503)
+    assert unsigned["type"] == "/api/v1/problems/signing-key-missing"
+    assert unsigned["detail"] == "this service has no usable signing key"  # no path leaked
 
 
 def test_health_answers_503_with_its_own_body_when_the_database_does_not(

@@ -370,7 +370,7 @@ INVALID = [
         {**CONTRACT, "capacity": [CONTRACT["capacity"][0], CONTRACT["capacity"][0]]},
         ["body", "capacity", 1, "resource"],
     ),
-    *(  # quantities are decimal strings as API.md writes them, nothing looser
+    *(  # quantities are decimal strings as docs/api.md writes them, nothing looser
         (
             "/contracts",
             {**CONTRACT, "capacity": [{"resource": "gpu.h100", "quantity": q, "unit": "gpu"}]},
@@ -617,7 +617,7 @@ def test_signing_an_overcommitting_contract_is_409(demo: Ledger, admin: ApiClien
 def test_a_resource_amended_to_zero_leaves_the_contract_from_then_on(
     demo: Ledger, admin: ApiClient
 ) -> None:
-    """API.md: quantity "0" removes one. The contract listed it with quantity 0."""
+    """docs/api.md: quantity "0" removes one. The contract listed it with quantity 0."""
     amended = admin.post(
         f"/contracts/{LEASE}/amendments",
         {
@@ -775,7 +775,7 @@ def test_a_repeated_idempotent_post_replays_the_first_answer(
 
 
 def test_a_refusal_is_the_answer_an_idempotent_repeat_gets(demo: Ledger, admin: ApiClient) -> None:
-    """API.md: a repeat returns the first response. A refusal is one: were the repeat
+    """docs/api.md: a repeat returns the first response. A refusal is one: were the repeat
     decided afresh once room was made, one key would have had two answers."""
     headers = {"Idempotency-Key": "eval-1"}
     body = dict(OVER_ALLOCATION)
@@ -856,7 +856,7 @@ def test_a_dry_run_answers_with_the_events_and_appends_nothing(
 def test_a_dry_run_answers_the_body_the_write_then_answers(
     demo: Ledger, admin: ApiClient, path: str, body: dict[str, Any]
 ) -> None:
-    """API.md: a dry run "answers as it would": the write's own body, with the events it
+    """docs/api.md: a dry run "answers as it would": the write's own body, with the events it
     would append under `events` and no position (it appended nothing)."""
     head = demo.head().position
     dry = admin.post(f"{path}?dry_run=true", body)
@@ -1041,7 +1041,7 @@ def test_an_invalid_path_parameter_is_located_in_the_path(demo: Ledger, admin: A
 def test_changes_leave_out_a_limit_set_again_to_the_value_it_had(
     demo: Ledger, admin: ApiClient
 ) -> None:
-    """API.md: changes are "the intervals whose entitlements differ"; a limit set to the
+    """docs/api.md: changes are "the intervals whose entitlements differ"; a limit set to the
     value it already had differs nowhere, and a billing system has nothing to re-bill."""
     assert admin.post("/tenants/anthropic/limits", LIMIT).status_code == 201
     since = demo.head().position

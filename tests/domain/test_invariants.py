@@ -1,4 +1,4 @@
-"""The six invariants of DESIGN.md section 4, driven through the real command handlers.
+"""The six invariants of docs/architecture.md, driven through the real command handlers.
 
 Every rule is checked at its boundary: accepted exactly at the limit, rejected one unit
 (one GPU, a thousandth of a megawatt, one microsecond) past it, with the rule's name, the

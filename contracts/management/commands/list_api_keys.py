@@ -29,4 +29,5 @@ class Command(BaseCommand):
                 format_timestamp(key.created_at),
                 format_timestamp(key.revoked_at) if key.revoked_at else "",
             )
-        Console(file=cast(TextIO, self.stdout), width=160)  # a text stream.print(table)
+        # OutputWrapper is a text stream in all but its declared type.
+        Console(file=cast(TextIO, self.stdout), width=160).print(table)
