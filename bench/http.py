@@ -8,7 +8,7 @@ NAME`, a database on the PostgreSQL server of `--database-url`):
      without projections, then `rebuild()` (the projected tables a real service has), then
      settled (`common.settle`: VACUUM (ANALYZE) and CHECKPOINT on PostgreSQL, so that
      autovacuum does not wake up on the new rows during the measurement);
-  2. gunicorn serving the service (`--workers` sync workers: threaded ones gave erratic runs here) on
+  2. gunicorn serving the service (`--workers` sync workers; threaded ones ran erratically) on
      127.0.0.1, with one extra route, the baseline: a bare django-ninja endpoint doing
      one indexed SELECT on the same engine (bench/http_urls.py);
   3. wrk, `--connections` connections for `--duration` seconds per target, loopback
