@@ -128,7 +128,7 @@ def settle(engine: Engine) -> None:
     do not read through a log of many gigabytes (as a server's later checkpoints would).
     PostgreSQL: `VACUUM (ANALYZE)` and `CHECKPOINT`. Otherwise autovacuum and analyze wake
     up on the tables the build just filled, and run on this machine's two cores during the
-    measurement (stop 9: the bare one-SELECT endpoint dropped from 2,082 to 1,308 req/s
+    measurement (the bare one-SELECT endpoint was seen to drop from 2,082 to 1,308 req/s
     between a 50k and a 1M ledger).
     """
     if engine.dialect.name == "sqlite":

@@ -4,8 +4,8 @@ object and judged at any as_of with the domain's own rules (no replay).
 A contract is stored as two kinds of document: the contract's own state (parties, term,
 capacity, amendments, lifecycle) and one document per allocation with its changes. An event
 rewrites only the document it changes, so its cost does not grow with the contract's
-history: a contract with thousands of allocation changes used to rewrite all of them on
-every resize.
+history: one document per contract would make every resize of a contract with thousands
+of allocation changes rewrite all of them.
 """
 
 from __future__ import annotations
