@@ -42,9 +42,10 @@ IF_MATCH = {
     "name": "If-Match",
     "in": "header",
     "required": False,
-    "description": 'The contract version this write expects, as its ETag ("3"): 412 if'
-    " the contract moved on.",
-    "schema": {"type": "string"},
+    "description": 'The contract version this write expects, as its ETag ("3", or weak'
+    ' W/"3"), or * for any: 412 if the contract moved on (or the version is beyond any'
+    " a contract can reach); 422 if it is no version ETag.",
+    "schema": {"type": "string", "pattern": r'^(\*|(W/)?"[0-9]+"|[0-9]+)$'},
 }
 ETAG = {
     "description": 'The contract\'s version, "<stream_version>" (not on a dry run)',

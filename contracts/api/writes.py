@@ -4,6 +4,7 @@ the command's own transaction so that an idempotent replay returns the same byte
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 
 import orjson
@@ -59,18 +60,26 @@ def _body_as_data(request: HttpRequest) -> bytes:
         return b"\1" + request.body  # never equal to a canonical form
 
 
+VERSION_ETAG = re.compile(r'(?:W/)?"([0-9]+)"|([0-9]+)', re.ASCII)
+"""A contract's ETag (`"3"`, weak `W/"3"`), or its bare version (`3`)."""
+BEYOND_ANY_VERSION = 2**53
+"""What a pin to a version no stream can reach becomes: it fails as any stale pin does."""
+
+
 def pinned_version(request: HttpRequest) -> int | None:
     """The contract version an If-Match header pins (`"3"`, `W/"3"` or `*` for none)."""
     value = request.headers.get("If-Match")
     if value is None or value.strip() == "*":
         return None
-    text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    match = VERSION_ETAG.fullmatch(value.strip())
+    if match is None:
         raise InvalidInput(
             'If-Match must be a contract version ETag such as "3"',
             [FieldError(("header", "If-Match"), "not a version ETag")],
         )
-    return int(text)
+    digits = (match[1] or match[2]).lstrip("0") or "0"
+    # Bounded before int(): Python refuses to convert more than 4,300 digits.
+    return int(digits) if len(digits) <= 16 else BEYOND_ANY_VERSION
 
 
 def _planned(outcome: Outcome) -> list[PlannedEvent]:

@@ -721,6 +721,40 @@ def test_if_match_with_a_stale_version_is_412(demo: Ledger, admin: ApiClient) ->
     )
 
 
+@pytest.mark.parametrize(
+    "pin", ['"' + "9" * 5000 + '"', "9" * 4301, '"9007199254740992"', 'W/"' + "1" * 40 + '"']
+)
+def test_if_match_beyond_any_version_is_412_not_a_crash(
+    demo: Ledger, admin: ApiClient, pin: str
+) -> None:
+    head = demo.head()
+    refused = admin.post(f"/contracts/{ORBITAL}/revise", {"title": "x"}, headers={"If-Match": pin})
+    assert problem(refused, 412)["type"] == "/api/v1/problems/precondition-failed"
+    assert demo.head() == head
+
+
+@pytest.mark.parametrize("pin", ['"\u00b2"', '"\u0661"', '"3', '""', '"-1"', '" 3"', '"3"x', "W/3"])
+def test_if_match_that_is_no_version_etag_is_422_naming_the_header(
+    demo: Ledger, admin: ApiClient, pin: str
+) -> None:
+    head = demo.head()
+    refused = admin.post(f"/contracts/{ORBITAL}/revise", {"title": "x"}, headers={"If-Match": pin})
+    assert problem(refused, 422)["errors"] == [
+        {"loc": ["header", "If-Match"], "msg": "not a version ETag"}
+    ]
+    assert demo.head() == head
+
+
+def test_if_match_accepts_a_weak_etag_of_the_current_version(
+    demo: Ledger, admin: ApiClient
+) -> None:
+    version = admin.get(f"/contracts/{ORBITAL}").json()["version"]
+    fresh = admin.post(
+        f"/contracts/{ORBITAL}/revise", {"title": "x"}, headers={"If-Match": f'W/"{version}"'}
+    )
+    assert fresh.status_code == 200, fresh.content
+
+
 # -- idempotency ---------------------------------------------------------------------------
 
 
