@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -12,7 +13,7 @@ from sqlalchemy import Connection
 
 from contracts.api.schemas import CapacityLineIn, ProblemOut
 from contracts.runtime import get_ledger
-from ledger.domain.events import CapacityLine
+from ledger.domain.events import SLUG_PATTERN, CapacityLine
 from ledger.errors import FieldError, InvalidInput
 
 ERROR_STATUSES = (400, 401, 403, 404, 409, 412, 413, 422, 429, 503)
@@ -40,7 +41,11 @@ def decode_cursor(cursor: str | None) -> str | None:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+        last_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+        # Cursors carry the last id of a page: checked like one before it reaches a query.
+        if re.fullmatch(SLUG_PATTERN, last_id) is None:
+            raise ValueError(last_id)
+        return last_id
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidInput(
             "cursor is not one this API handed out",

@@ -251,6 +251,31 @@ def install(api: NinjaAPI) -> None:
         api.add_exception_handler(exc_class, handler)
 
 
+NUL = "\x00"
+
+
+def _nul_refusal(request: HttpRequest) -> HttpResponse | None:
+    """No id, filter or cursor holds a NUL character, and PostgreSQL cannot even compare
+    one: such a path names nothing (404), such a parameter is invalid (422)."""
+    if NUL in request.path:
+        return problem(404, "no such resource: the path holds a NUL character")
+    invalid = sorted(
+        {
+            name
+            for name, values in request.GET.lists()
+            if NUL in name or any(NUL in value for value in values)
+        }
+    )
+    if not invalid:
+        return None
+    return problem(
+        422,
+        "a query parameter holds a NUL character",
+        kind="invalid",
+        errors=[{"loc": ["query", name], "msg": "must not contain NUL"} for name in invalid],
+    )
+
+
 class ProblemMiddleware:
     """Under /api/: a body over the limit is refused before it is read (413), and any
     error response Django produced itself (404, 405, 500...) becomes problem+json."""
@@ -268,6 +293,9 @@ class ProblemMiddleware:
             return problem(400, "Content-Length is not a number")
         if length > max_body:
             return problem(413, f"the request body is larger than {max_body} bytes")
+        refused = _nul_refusal(request)
+        if refused is not None:
+            return refused
         response = self.get_response(request)
         if response.status_code >= 400 and not response.get("Content-Type", "").startswith(PROBLEM):
             return self._as_problem(request, response)

@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from ledger.directory import PartyView
-from ledger.domain.events import ClearableDraftField, ResourceCode, Role, Slug, Text
+from ledger.domain.events import NO_NUL_PATTERN, ClearableDraftField, ResourceCode, Role, Slug, Text
 from ledger.queries import ContractView, FacilityView, LimitView, TimelineItem
 from ledger.types import Quantity, UtcDatetime
 
@@ -64,10 +64,11 @@ PositiveDecimal = Annotated[
     WithJsonSchema({"type": "string", "pattern": UNSIGNED_PATTERN}),
 ]
 
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=NO_NUL_PATTERN)]
 Position = Annotated[int, Field(ge=0, le=2**53 - 1)]
 KnownAt = Position | UtcDatetime
-Unit = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+Reference = Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL_PATTERN)]
+Unit = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=NO_NUL_PATTERN)]
 
 
 class In(BaseModel):
@@ -182,10 +183,18 @@ class ContractIn(In):
     tenant: Slug
     facility: Slug
     title: Text
-    reference: Annotated[str, StringConstraints(max_length=200)] | None = None
+    reference: Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL_PATTERN)] | None = (
+        None
+    )
     term: TermIn
     capacity: Capacity
-    commercial_terms: dict[str, Annotated[str, StringConstraints(max_length=2000)]] | None = None
+    commercial_terms: (
+        dict[
+            Annotated[str, StringConstraints(pattern=NO_NUL_PATTERN)],
+            Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL_PATTERN)],
+        ]
+        | None
+    ) = None
 
 
 def _null_only_where_it_clears(schema: dict[str, Any]) -> None:
@@ -210,10 +219,18 @@ class ReviseIn(In):
     tenant: Slug | None = None
     facility: Slug | None = None
     title: Text | None = None
-    reference: Annotated[str, StringConstraints(max_length=200)] | None = None
+    reference: Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL_PATTERN)] | None = (
+        None
+    )
     term: TermIn | None = None
     capacity: Capacity | None = None
-    commercial_terms: dict[str, Annotated[str, StringConstraints(max_length=2000)]] | None = None
+    commercial_terms: (
+        dict[
+            Annotated[str, StringConstraints(pattern=NO_NUL_PATTERN)],
+            Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL_PATTERN)],
+        ]
+        | None
+    ) = None
 
 
 class VoidIn(In):

@@ -6,7 +6,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledger.domain.events import CapacityLine, ClearableDraftField, Role, Slug, Term, Text
+from ledger.domain.events import (
+    CapacityLine,
+    ClearableDraftField,
+    FreeText,
+    Role,
+    Slug,
+    Term,
+    Text,
+)
 from ledger.types import Quantity, UtcDatetime
 
 
@@ -19,7 +27,7 @@ class RegisterParty(Command):
     name: Text
     roles: Annotated[tuple[Role, ...], Field(min_length=1)]
     effective_at: UtcDatetime | None = None
-    reason: str | None = None
+    reason: FreeText | None = None
 
 
 class RegisterFacility(Command):
@@ -29,14 +37,14 @@ class RegisterFacility(Command):
     location: Text
     capacity: Annotated[tuple[CapacityLine, ...], Field(min_length=1)]
     effective_at: UtcDatetime | None = None
-    reason: str | None = None
+    reason: FreeText | None = None
 
 
 class ChangeFacilityCapacity(Command):
     facility_id: Slug
     capacity: Annotated[tuple[CapacityLine, ...], Field(min_length=1)]
     effective_at: UtcDatetime | None = None
-    reason: str | None = None
+    reason: FreeText | None = None
 
 
 class DraftContract(Command):
@@ -45,10 +53,10 @@ class DraftContract(Command):
     tenant: Slug
     facility: Slug
     title: Text
-    reference: str | None = None
+    reference: FreeText | None = None
     term: Term
     capacity: Annotated[tuple[CapacityLine, ...], Field(min_length=1)]
-    commercial_terms: dict[str, str] | None = None
+    commercial_terms: dict[FreeText, FreeText] | None = None
 
 
 class ReviseDraft(Command):
@@ -57,17 +65,17 @@ class ReviseDraft(Command):
     tenant: Slug | None = None
     facility: Slug | None = None
     title: Text | None = None
-    reference: str | None = None
+    reference: FreeText | None = None
     term: Term | None = None
     capacity: tuple[CapacityLine, ...] | None = None
-    commercial_terms: dict[str, str] | None = None
+    commercial_terms: dict[FreeText, FreeText] | None = None
     cleared: tuple[ClearableDraftField, ...] = ()
     """Fields to set back to none (a field left at None is left as it is)."""
 
 
 class VoidContract(Command):
     contract_id: Slug
-    reason: str | None = None
+    reason: FreeText | None = None
     effective_at: UtcDatetime | None = None
 
 
@@ -75,7 +83,7 @@ class SignContract(Command):
     contract_id: Slug
     signed_by: Annotated[tuple[Text, ...], Field(min_length=1)]
     effective_at: UtcDatetime | None = None
-    reason: str | None = None
+    reason: FreeText | None = None
 
 
 class AmendContract(Command):
@@ -84,13 +92,13 @@ class AmendContract(Command):
     effective_at: UtcDatetime
     capacity: tuple[CapacityLine, ...] = ()
     term_end: UtcDatetime | None = None
-    reason: str | None = None
+    reason: FreeText | None = None
 
 
 class TerminateContract(Command):
     contract_id: Slug
     effective_at: UtcDatetime
-    reason: str | None = None
+    reason: FreeText | None = None
 
 
 class AllocateCapacity(Command):
@@ -101,7 +109,7 @@ class AllocateCapacity(Command):
     quantity: Quantity
     effective_at: UtcDatetime | None = None
     until: UtcDatetime | None = None
-    reason: str | None = None
+    reason: FreeText | None = None
 
 
 class ResizeAllocation(Command):
@@ -109,14 +117,14 @@ class ResizeAllocation(Command):
     allocation_id: Slug
     quantity: Quantity
     effective_at: UtcDatetime | None = None
-    reason: str | None = None
+    reason: FreeText | None = None
 
 
 class ReleaseAllocation(Command):
     contract_id: Slug
     allocation_id: Slug
     effective_at: UtcDatetime | None = None
-    reason: str | None = None
+    reason: FreeText | None = None
 
 
 class ChangeLimit(Command):
@@ -128,16 +136,16 @@ class ChangeLimit(Command):
     factor: Quantity | None = None
     effective_at: UtcDatetime | None = None
     until: UtcDatetime | None = None
-    reason: str | None = None
+    reason: FreeText | None = None
 
 
 class ClosePeriod(Command):
     tenant: Slug
     through: UtcDatetime
-    reason: str | None = None
+    reason: FreeText | None = None
 
 
 class ReopenPeriod(Command):
     tenant: Slug
     through: UtcDatetime
-    reason: str | None = None
+    reason: FreeText | None = None

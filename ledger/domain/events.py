@@ -16,7 +16,13 @@ from ledger.types import Quantity, UtcDatetime
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 ResourceCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+NO_NUL_PATTERN = r"^[^\x00]*$"
+"""Free text holds no NUL character: PostgreSQL cannot store one, and SQLite must agree."""
+FreeText = Annotated[str, StringConstraints(pattern=NO_NUL_PATTERN)]
+Text = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=500, strip_whitespace=True, pattern=NO_NUL_PATTERN),
+]
 Role = Literal["provider", "tenant"]
 
 
@@ -27,7 +33,7 @@ class Value(BaseModel):
 class CapacityLine(Value):
     resource: ResourceCode
     quantity: Annotated[Quantity, Field(ge=0)]
-    unit: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    unit: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=NO_NUL_PATTERN)]
 
 
 class Term(Value):
@@ -130,10 +136,10 @@ class ContractDrafted(Event):
     tenant: Slug
     facility: Slug
     title: Text
-    reference: str | None = None
+    reference: FreeText | None = None
     term: Term
     capacity: tuple[CapacityLine, ...]
-    commercial_terms: dict[str, str] | None = None
+    commercial_terms: dict[FreeText, FreeText] | None = None
 
 
 ClearableDraftField = Literal["reference", "commercial_terms"]
@@ -150,10 +156,10 @@ class ContractDraftRevised(Event):
     tenant: Slug | None = None
     facility: Slug | None = None
     title: Text | None = None
-    reference: str | None = None
+    reference: FreeText | None = None
     term: Term | None = None
     capacity: tuple[CapacityLine, ...] | None = None
-    commercial_terms: dict[str, str] | None = None
+    commercial_terms: dict[FreeText, FreeText] | None = None
     cleared: tuple[ClearableDraftField, ...] = ()
 
 
