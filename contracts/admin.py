@@ -124,7 +124,8 @@ class ReadOnly(_ModelAdmin):
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
-        assert self.add_form is not None
+        if self.add_form is None:  # this list has no command that adds to it
+            raise PermissionDenied(f"{self.opts.verbose_name_plural} are not added here")
         return command_view(self, request, self.add_form, None, self._after_add)
 
     def _after_add(self, request: HttpRequest, form: f.CommandForm, outcome: Any) -> str:
