@@ -127,4 +127,7 @@ def _postgres_engine(url: URL, settings: DatabaseSettings) -> Engine:
         connect_args={"options": options},
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
+        # A pooled connection the server terminated (a restart, pg_terminate_backend) is
+        # replaced at checkout instead of failing the request that draws it.
+        pool_pre_ping=True,
     )

@@ -73,7 +73,13 @@ class DuplicateEvent(LedgerError):
 
 
 class LedgerBusy(LedgerError):
-    """The ledger could not get its write lock in time (lock_timeout / busy_timeout)."""
+    """A lock was not had in time (lock_timeout, statement_timeout, SQLite's busy_timeout):
+    nothing was written; the same request may succeed a moment later."""
+
+
+class DatabaseUnavailable(LedgerError):
+    """The database connection failed or was lost (terminated, restarted): nothing was
+    committed, and the pool holds that connection no longer."""
 
 
 class IdempotencyConflict(LedgerError):

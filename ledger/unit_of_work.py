@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from ledger import idempotency
 from ledger.chain import Verification, verify_chain
 from ledger.database import begin_write
-from ledger.errors import ConcurrencyError, IdempotencyRace, LedgerBusy
+from ledger.errors import ConcurrencyError, DatabaseUnavailable, IdempotencyRace, LedgerBusy
 from ledger.events import EventRegistry, NewEvent, RecordedEvent
 from ledger.idempotency import IdempotencyRecord
 from ledger.snapshots import Snapshots
@@ -32,6 +32,7 @@ IDLE_WRITERS = 4
 return theirs to the pool."""
 
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
+QUERY_CANCELED = "57014"  # PostgreSQL: statement_timeout expired (or a cancel request)
 # The append path speaks to the driver directly (see ledger.store), so its errors arrive
 # unwrapped as well as wrapped by SQLAlchemy.
 DRIVER_OPERATIONAL_ERRORS = (OperationalError, sqlite3.OperationalError, psycopg.OperationalError)
@@ -149,11 +150,10 @@ class Ledger:
             else:
                 yield from self._sqlite_write(self._idle_writers, commit)
         except DRIVER_OPERATIONAL_ERRORS as exc:
-            if _is_lock_timeout(exc):
-                raise LedgerBusy(
-                    "the ledger is busy: could not take its write lock in time"
-                ) from exc
-            raise
+            failure = database_failure(exc, "could not take its write lock in time")
+            if failure is None:
+                raise
+            raise failure from exc
 
     def _transaction(
         self, conn: Connection, transaction: RootTransaction, commit: bool
@@ -223,10 +223,16 @@ class Ledger:
         transaction either way: there, it is what keeps one snapshot across statements,
         and costs no round trip.
         """
-        with self.engine.connect() as conn:
-            if not transaction and conn.dialect.name == "postgresql":
-                conn.execution_options(isolation_level="AUTOCOMMIT")
-            yield conn
+        try:
+            with self.engine.connect() as conn:
+                if not transaction and conn.dialect.name == "postgresql":
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
+                yield conn
+        except DRIVER_OPERATIONAL_ERRORS as exc:
+            failure = database_failure(exc, "a read waited too long for a lock")
+            if failure is None:
+                raise
+            raise failure from exc
 
     def run(self, work: Callable[[UnitOfWork], T], *, attempts: int = 5, commit: bool = True) -> T:
         """Run `work` in a write transaction, retrying it on a version conflict.
@@ -270,7 +276,17 @@ def _end(conn: Connection, driver: Any, commit: bool) -> None:
         driver.rollback()
 
 
-def _is_lock_timeout(exc: Exception) -> bool:
+def database_failure(exc: Exception, busy: str) -> LedgerBusy | DatabaseUnavailable | None:
+    """What an operational error of the database means to a caller: a lock or statement
+    timeout is a busy ledger (`busy` says which); a connection that failed or was lost,
+    an unavailable database. None for anything else (a defect, to surface as it is)."""
     orig = exc.orig if isinstance(exc, OperationalError) else exc
     sqlstate = getattr(orig, "sqlstate", None)
-    return sqlstate == LOCK_NOT_AVAILABLE or "database is locked" in str(orig)
+    if sqlstate in (LOCK_NOT_AVAILABLE, QUERY_CANCELED) or "database is locked" in str(orig):
+        return LedgerBusy(f"the ledger is busy: {busy}")
+    lost = getattr(exc, "connection_invalidated", False) or isinstance(
+        orig, psycopg.OperationalError
+    )
+    if lost:
+        return DatabaseUnavailable("the ledger's database connection failed; nothing was committed")
+    return None

@@ -28,6 +28,7 @@ from contracts.api.rendering import to_json
 from contracts.runtime import SigningKeyMissing
 from ledger.errors import (
     ConcurrencyError,
+    DatabaseUnavailable,
     FieldError,
     IdempotencyConflict,
     IdempotencyRace,
@@ -211,6 +212,12 @@ def _handlers() -> dict[type[Exception], Handler]:
     def busy(request: HttpRequest, exc: LedgerBusy) -> HttpResponse:
         return problem(503, str(exc), kind="busy", headers={"Retry-After": "1"})
 
+    def unavailable(request: HttpRequest, exc: DatabaseUnavailable) -> HttpResponse:
+        logger.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+        response = problem(503, str(exc), kind="database-unavailable", headers={"Retry-After": "1"})
+        response.retry_on_a_fresh_connection = True  # type: ignore[attr-defined]
+        return response
+
     def unsigned(request: HttpRequest, exc: SigningKeyMissing) -> HttpResponse:
         # An operator's fix, not a moment's wait: no Retry-After.
         logger.error("no usable signing key: %s", exc)
@@ -239,6 +246,7 @@ def _handlers() -> dict[type[Exception], Handler]:
         Forbidden: forbidden,
         RateLimited: limited,
         LedgerBusy: busy,
+        DatabaseUnavailable: unavailable,
         SigningKeyMissing: unsigned,
         HttpError: http_error,
         RequestDataTooBig: too_big,
@@ -297,6 +305,13 @@ class ProblemMiddleware:
         if refused is not None:
             return refused
         response = self.get_response(request)
+        if request.method in ("GET", "HEAD") and getattr(
+            response, "retry_on_a_fresh_connection", False
+        ):
+            # A read whose connection died answers from a fresh one, once: the pool dropped
+            # the dead connection. A write is not retried: it answers 503, and since it
+            # committed nothing its Idempotency-Key stays free for the client's retry.
+            response = self.get_response(request)
         if response.status_code >= 400 and not response.get("Content-Type", "").startswith(PROBLEM):
             return self._as_problem(request, response)
         return response

@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from contracts.api.errors import problem
 from contracts.api.schemas import HealthOut, UnhealthyOut
 from contracts.runtime import get_ledger, signing_key_status
+from ledger.errors import DatabaseUnavailable, LedgerBusy
 
 router = Router(tags=["health"])
 logger = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ def health(request: HttpRequest) -> HttpResponse | HealthOut:
     says so, for monitoring to alert on."""
     try:
         head = get_ledger().head()
-    except SQLAlchemyError:
+    except (SQLAlchemyError, LedgerBusy, DatabaseUnavailable):
         logger.exception("health check: the database does not answer")
         return problem(
             503,
