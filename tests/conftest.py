@@ -98,6 +98,8 @@ def ledger(django_db_setup: None) -> Iterator[Ledger]:
     support.reset_ledger(ledger.engine)
     # The API's answers are keyed by position: a history rewound to genesis reuses them.
     tenants.answers.clear()
+    # Snapshots of another test's streams would be a state this test never wrote.
+    ledger.snapshots.clear()
     ledger.clock = support.SteppingClock()
     yield ledger
     ledger.clock = utcnow
