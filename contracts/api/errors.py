@@ -10,6 +10,7 @@ wrong method, body too large, a crash) are turned into the same shape by
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -284,6 +285,44 @@ def _nul_refusal(request: HttpRequest) -> HttpResponse | None:
     )
 
 
+JSON_MEDIA_TYPES = {"application/json", "application/problem+json"}
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"the key {key!r} appears twice in one object")
+        seen[key] = value
+    return seen
+
+
+def _body_refusal(request: HttpRequest) -> HttpResponse | None:
+    """A body is JSON, as UTF-8 without a byte-order mark, each object's keys once: which
+    duplicate a parser keeps is its own choice, and the idempotency fingerprint must not
+    depend on it."""
+    if request.method not in ("POST", "PUT", "PATCH") or not request.body:
+        return None
+    if request.content_type not in JSON_MEDIA_TYPES:
+        media = request.content_type or "none"
+        return problem(415, f"the body must be application/json, not {media}")
+    try:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        return problem(400, "the body is not UTF-8")
+    if text.startswith("\ufeff"):
+        return problem(400, "the body starts with a byte-order mark: send UTF-8 without one")
+    try:
+        json.loads(
+            text, object_pairs_hook=_unique_keys, parse_int=str, parse_float=str, parse_constant=str
+        )
+    except json.JSONDecodeError:
+        return None  # malformed JSON: the parser's own 400 says so
+    except ValueError as exc:
+        return problem(400, f"the body is ambiguous: {exc}")
+    return None
+
+
 class ProblemMiddleware:
     """Under /api/: a body over the limit is refused before it is read (413), and any
     error response Django produced itself (404, 405, 500...) becomes problem+json."""
@@ -301,7 +340,7 @@ class ProblemMiddleware:
             return problem(400, "Content-Length is not a number")
         if length > max_body:
             return problem(413, f"the request body is larger than {max_body} bytes")
-        refused = _nul_refusal(request)
+        refused = _nul_refusal(request) or _body_refusal(request)
         if refused is not None:
             return refused
         response = self.get_response(request)
