@@ -220,6 +220,18 @@ def check_lines(lines: tuple[ev.CapacityLine, ...]) -> None:
         seen.add(line.resource)
 
 
+def check_units(lines: tuple[ev.CapacityLine, ...], units: dict[str, str]) -> None:
+    """A unit belongs to its resource: a line may not measure a resource in another unit
+    than the one it was first given in (120,000 would no longer mean what it meant)."""
+    for index, line in enumerate(lines):
+        unit = units.get(line.resource)
+        if unit is not None and line.unit != unit:
+            raise InvalidInput(
+                f"resource {line.resource!r} is measured in {unit!r}, not {line.unit!r}",
+                [FieldError(("capacity", index, "unit"), f"must be {unit!r}")],
+            )
+
+
 def check_open_period(tenant: Party, first_affected: datetime) -> None:
     check_books(tenant.party_id, tenant.closed_through, first_affected)
 
@@ -358,6 +370,7 @@ def change_facility_capacity(
 ) -> Decision:
     facility = require_facility(state, cmd.facility_id)
     check_lines(cmd.capacity)
+    check_units(cmd.capacity, facility.units)
     effective_at = cmd.effective_at or now
     reason = reason_if_backdated(cmd.reason, effective_at, now)
     if effective_at < facility.registered_at:
@@ -487,6 +500,7 @@ def amend_contract(state: State, cmd: c.AmendContract, ctx: Context, now: dateti
     if not cmd.capacity and cmd.term_end is None:
         raise InvalidInput("an amendment needs capacity lines, a new term end, or both")
     check_lines(cmd.capacity)
+    check_units(cmd.capacity, contract.units)
     require_signed(contract, "amend")
     amendment_id = cmd.amendment_id or new_id("amd")
     if any(existing == amendment_id for existing, _ in contract.amendments):

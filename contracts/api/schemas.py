@@ -26,6 +26,8 @@ from ledger.types import Quantity, UtcDatetime
 
 DECIMAL_PATTERN = r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$"
 UNSIGNED_PATTERN = DECIMAL_PATTERN.replace("-?", "")
+POSITIVE_PATTERN = UNSIGNED_PATTERN.replace("^", "^(?=[0-9.]*[1-9])", 1)
+"""An unsigned quantity with a non-zero digit: "0" and "0.000" are not positive."""
 
 
 def _published(pattern: str) -> BeforeValidator:
@@ -61,7 +63,7 @@ PositiveDecimal = Annotated[
     Quantity,
     Field(gt=0),
     _published(UNSIGNED_PATTERN),
-    WithJsonSchema({"type": "string", "pattern": UNSIGNED_PATTERN}),
+    WithJsonSchema({"type": "string", "pattern": POSITIVE_PATTERN}),
 ]
 
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=NO_NUL_PATTERN)]
@@ -183,9 +185,7 @@ class ContractIn(In):
     tenant: Slug
     facility: Slug
     title: Text
-    reference: Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL_PATTERN)] | None = (
-        None
-    )
+    reference: Reference | None = None
     term: TermIn
     capacity: Capacity
     commercial_terms: (
@@ -219,9 +219,7 @@ class ReviseIn(In):
     tenant: Slug | None = None
     facility: Slug | None = None
     title: Text | None = None
-    reference: Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL_PATTERN)] | None = (
-        None
-    )
+    reference: Reference | None = None
     term: TermIn | None = None
     capacity: Capacity | None = None
     commercial_terms: (

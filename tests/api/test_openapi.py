@@ -179,3 +179,12 @@ def test_a_dry_run_is_documented_as_the_write_answer_it_gives(openapi: dict) -> 
         {"$ref": "#/components/schemas/ContractWriteOut"},
         {"$ref": "#/components/schemas/ContractDryRun"},
     ]
+
+
+def test_allocation_quantities_are_published_as_positive(openapi: dict) -> None:  # type: ignore[type-arg]
+    """Allocate and resize refuse "0" (422): the document must not admit it either."""
+    schemas = openapi["components"]["schemas"]
+    for name in ("AllocationIn", "ResizeIn"):
+        pattern = re.compile(schemas[name]["properties"]["quantity"]["pattern"])
+        assert not pattern.search("0") and not pattern.search("0.000"), name
+        assert pattern.search("1") and pattern.search("0.5"), name

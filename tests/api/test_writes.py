@@ -1095,3 +1095,33 @@ def test_changes_leave_out_a_limit_set_again_to_the_value_it_had(
     assert [(i["before"]["value"], i["after"]["value"]) for i in report["items"]] == [
         ("120", "121")
     ]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            f"/contracts/{LEASE}/amendments",
+            {
+                "effective_at": "2027-01-01T00:00:00Z",
+                "capacity": [{"resource": "gpu.h100", "quantity": "200", "unit": "rack"}],
+                "reason": "re-rack",
+            },
+        ),
+        (
+            "/facilities/colossus-1/capacity",
+            {
+                "effective_at": "2027-01-01T00:00:00Z",
+                "capacity": [{"resource": "power.mw", "quantity": "300000", "unit": "kW"}],
+                "reason": "metering in kW",
+            },
+        ),
+    ],
+)
+def test_a_change_that_measures_a_resource_in_another_unit_is_refused(
+    demo: Ledger, admin: ApiClient, path: str, body: dict[str, Any]
+) -> None:
+    head = demo.head()
+    refused = problem(admin.post(path, body), 422)
+    assert [e["loc"] for e in refused["errors"]] == [["body", "capacity", 0, "unit"]]
+    assert demo.head() == head
