@@ -6,6 +6,7 @@ Configured from the environment; see README.md ("Configuration").
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from contracts.database import django_database
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",  # login throttling: failed attempts and lockouts, listed in the admin
 ]
 # The ledger's tables belong to alembic (migrations/); Django migrates only its own apps.
 MIGRATION_MODULES = {"contracts": None}
@@ -59,7 +61,21 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out login
 ]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login at once
+    "django.contrib.auth.backends.ModelBackend",
+]
+# A login is locked per username and client address after this many failures in a row,
+# for LEDGER_LOGIN_LOCKOUT_MINUTES; staff see and lift lockouts in the admin (Axes).
+AXES_FAILURE_LIMIT = int(os.environ.get("LEDGER_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LEDGER_LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Where a login lands when its `next` is missing or points off this site.
+LOGIN_REDIRECT_URL = "admin:index"
 
 ROOT_URLCONF = "contracts.urls"
 WSGI_APPLICATION = "contracts.wsgi.application"

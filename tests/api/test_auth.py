@@ -355,4 +355,5 @@ def test_the_demo_credentials_work(ledger: Ledger, capsys: pytest.CaptureFixture
     second = capsys.readouterr().out.strip().splitlines()[-1].split(": ", 1)[1]
     assert ApiClient(second).get("/tenants/anthropic/entitlements").status_code == 200
     problem(ApiClient(first).get("/tenants/anthropic/entitlements"), 401)  # revoked
-    assert Client().login(username="demo", password="demo")
+    signed_in = Client().post("/admin/login/", {"username": "demo", "password": "demo"})
+    assert (signed_in.status_code, signed_in["Location"]) == (302, "/admin/")
