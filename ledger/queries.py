@@ -199,7 +199,8 @@ class FacilityResource(View):
     unit: str | None
     capacity: Quantity
     reserved: Quantity
-    free: Quantity
+    free: Quantity | None
+    """None where a tenant-bound reader must not infer the other tenants' reservations."""
 
 
 class FacilityContract(View):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import orjson
@@ -28,7 +29,7 @@ OPERATIONS = [
     Op("get", "/parties", "contracts:read", tenant_scoped=False),
     Op("get", "/parties/anthropic", "contracts:read"),
     Op("post", "/parties", "contracts:write", {"id": "x", "name": "X", "roles": ["tenant"]}, False),
-    Op("get", "/facilities/colossus-1", "contracts:read", tenant_scoped=False),
+    Op("get", "/facilities/colossus-1", "contracts:read"),  # acme-ai leases nothing there
     Op(
         "post",
         "/facilities",
@@ -195,9 +196,56 @@ def test_a_bound_key_lists_nothing_of_other_tenants(
     events = bound.get("/events").json()["items"]
     assert {e["stream_id"] for e in events} == {"party-acme-ai"}
     problem(bound.get("/events", tenant="anthropic"), 404)
-    facility = bound.get("/facilities/colossus-1").json()
-    assert facility["contracts"] == []
-    assert facility["resources"][0]["reserved"] == "220000"  # utilisation, not whose it is
+    missing = problem(bound.get("/facilities/colossus-1"), 404)
+    assert missing == problem(bound.get("/facilities/no-such-place"), 404) | {
+        "detail": "facility 'colossus-1' not found"
+    }
+
+
+def test_a_bound_key_sees_only_its_own_reservations_at_every_known_at(
+    other_tenant: Ledger, admin: ApiClient, make_client: MakeClient
+) -> None:
+    """acme-ai leases 1,000 GPUs of Colossus 1 too: nothing anthropic's key reads of the
+    facility, at any position, tells that, or how many."""
+    lease = {
+        "provider": "spacex",
+        "tenant": "acme-ai",
+        "facility": "colossus-1",
+        "title": "Acme lease",
+        "term": {"start": "2026-06-01T00:00:00Z", "end": "2027-06-01T00:00:00Z"},
+        "capacity": [{"resource": "gpu.h100", "quantity": "1000", "unit": "gpu"}],
+    }
+    grown = admin.post(
+        "/facilities/colossus-1/capacity",
+        {
+            "capacity": [{"resource": "gpu.h100", "quantity": "221000", "unit": "gpu"}],
+            "effective_at": "2026-01-01T00:00:00Z",
+            "reason": "a row of racks more",
+        },
+    )
+    assert grown.status_code == 200, grown.content
+    before = other_tenant.head().position
+    drafted = admin.post("/contracts", lease).json()
+    signed = admin.post(f"/contracts/{drafted['id']}/sign", {"signed_by": ["Acme"], "reason": "r"})
+    assert signed.status_code == 200, signed.content
+    anthropic = make_client("admin", tenant="anthropic")
+    seen = [
+        anthropic.get("/facilities/colossus-1", as_of="2026-07-01T00:00:00Z", known_at=p).json()
+        for p in range(before, other_tenant.head().position + 1)
+    ]
+    views = {orjson.dumps([v["resources"], v["contracts"]]) for v in seen}
+    assert len(views) == 1, views  # identical before and after acme-ai's lease
+    [gpus] = [r for r in seen[-1]["resources"] if r["resource"] == "gpu.h100"]
+    assert gpus["free"] is None
+    assert gpus["reserved"] == sum_of(seen[-1]["contracts"], "gpu.h100")
+    assert {c["tenant"] for c in seen[-1]["contracts"]} == {"anthropic"}
+    everything = admin.get("/facilities/colossus-1", as_of="2026-07-01T00:00:00Z").json()
+    assert {c["tenant"] for c in everything["contracts"]} == {"anthropic", "acme-ai"}
+
+
+def sum_of(contracts: list[dict[str, str]], resource: str) -> str:
+    total = sum(Decimal(c["quantity"]) for c in contracts if c["resource"] == resource)
+    return str(total)
 
 
 def test_a_bound_key_cannot_probe_contract_ids_of_other_tenants(
