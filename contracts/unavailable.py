@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from ledger.errors import DatabaseUnavailable, LedgerBusy
+from ledger.errors import DatabaseUnavailable, LedgerBusy, ProjectionsStale
 
 
 class ServiceUnavailableMiddleware:
@@ -17,7 +17,7 @@ class ServiceUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
-        if not isinstance(exc, LedgerBusy | DatabaseUnavailable):
+        if not isinstance(exc, LedgerBusy | DatabaseUnavailable | ProjectionsStale):
             return None
         response = HttpResponse(
             f"Service unavailable: {exc}. Nothing was written; try again in a moment.\n",

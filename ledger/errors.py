@@ -77,6 +77,16 @@ class LedgerBusy(LedgerError):
     nothing was written; the same request may succeed a moment later."""
 
 
+class ProjectionsStale(LedgerError):
+    """The read tables do not hold the events (an import stopped before building them):
+    nothing may be read from them or written on top of them until a rebuild finishes."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the ledger's projections are incomplete: run `python manage.py rebuild_projections`"
+        )
+
+
 class DatabaseUnavailable(LedgerError):
     """The database connection failed or was lost (terminated, restarted): nothing was
     committed, and the pool holds that connection no longer."""

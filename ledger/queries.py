@@ -27,13 +27,14 @@ from ledger.domain import contract as contracts_domain
 from ledger.domain import facility as facilities_domain
 from ledger.domain import party as parties_domain
 from ledger.domain.contract import status_at as contract_status
-from ledger.errors import FieldError, InvalidInput, NotFound
+from ledger.errors import FieldError, InvalidInput, NotFound, ProjectionsStale
 from ledger.projections.documents import from_document
 from ledger.projections.projector import CAPACITY, FACILITY, LIMIT
 from ledger.projections.series import SeriesKey
 from ledger.store import EventStore
 from ledger.tables import (
     KNOWN_FOREVER,
+    PROJECTIONS_INCOMPLETE,
     ProjectionTables,
     UtcTimestamp,
     events,
@@ -241,7 +242,12 @@ class Snapshot:
 
 
 _SNAPSHOT = (
-    select(head.c.position, head.c.recorded_at, projection_state.c.active)
+    select(
+        head.c.position,
+        head.c.recorded_at,
+        projection_state.c.active,
+        projection_state.c.format,
+    )
     .select_from(head.join(projection_state, projection_state.c.id == head.c.id))
     .where(head.c.id == 1)
 )
@@ -255,12 +261,19 @@ _SNAPSHOT_OF_TENANT = _SNAPSHOT.add_columns(
 
 def snapshot(conn: Connection) -> Snapshot:
     row = conn.execute(_SNAPSHOT).one()
+    _require_built(row.format)
     return Snapshot(projection_sets[row.active], row.position, row.recorded_at)
+
+
+def _require_built(format: int) -> None:
+    if format == PROJECTIONS_INCOMPLETE:
+        raise ProjectionsStale()
 
 
 def tenant_snapshot(conn: Connection, tenant: str) -> Snapshot:
     """The snapshot, read in the same statement that checks the tenant exists (404)."""
     row = conn.execute(_SNAPSHOT_OF_TENANT, {"stream": parties_domain.stream_id(tenant)}).one()
+    _require_built(row.format)
     # A party that is not a tenant (a provider) has no entitlements to answer with: an
     # empty answer would read as "nothing in force" for a mistyped tenant.
     if row.registered_at is None or "tenant" not in orjson.loads(row.registration)["roles"]:

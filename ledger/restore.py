@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ledger.canonical import GENESIS_HASH, canonical_json, canonical_model_json, parse_timestamp
@@ -28,7 +28,7 @@ from ledger.errors import InvalidInput, LedgerError
 from ledger.events import Metadata, RecordedEvent
 from ledger.projections.rebuild import rebuild
 from ledger.store import ENVELOPE_COLUMNS, Head
-from ledger.tables import events, head
+from ledger.tables import PROJECTIONS_INCOMPLETE, events, head, projection_state
 from ledger.unit_of_work import Ledger
 from ledger.verify import Broken, ChainChecker, read_jsonl
 
@@ -88,6 +88,16 @@ def _fold(ledger: Ledger, states: dict[str, Aggregate], row: dict[str, Any], lin
     states[stream] = after
 
 
+def _not_empty(conn: Connection, held: int) -> str:
+    built = conn.execute(select(projection_state.c.format)).scalar_one()
+    if built == PROJECTIONS_INCOMPLETE:
+        return (
+            f"the ledger already holds {held} imported events, but not their projections:"
+            " run `python manage.py rebuild_projections`"
+        )
+    return f"the ledger is not empty ({held} events): an export restores into an empty one"
+
+
 def restore(
     ledger: Ledger, path: Path, on_progress: Callable[[int], None] | None = None
 ) -> Restored:
@@ -97,8 +107,9 @@ def restore(
     with ledger.write() as uow, path.open("rb") as stream:
         conn = uow.conn
         ledger.store.lock_head(conn)
-        if conn.execute(select(func.count()).select_from(events)).scalar_one():
-            raise InvalidInput("the ledger is not empty: an export restores into an empty one")
+        held = conn.execute(select(func.count()).select_from(events)).scalar_one()
+        if held:
+            raise InvalidInput(_not_empty(conn, held))
         batch: list[dict[str, Any]] = []
         try:
             for number, envelope in read_jsonl(stream):
@@ -147,6 +158,13 @@ def restore(
                 f"{path.name}: as stored, the ledger would not verify at position"
                 f" {stored.first_bad_position} ({stored.reason}); nothing imported"
             )
+        # Committed with the events: until the rebuild below replaces it, every read and
+        # write refuses to use the empty read tables (a crash in between serves nothing).
+        conn.execute(
+            update(projection_state)
+            .where(projection_state.c.id == 1)
+            .values(format=PROJECTIONS_INCOMPLETE)
+        )
     states.clear()  # the rebuild replays them again: do not hold both at once
     rebuild(ledger)
     assert last is not None

@@ -136,6 +136,9 @@ KNOWN_FOREVER = 2**62
 
 PROJECTION_SETS = ("a", "b")
 PROJECTION_FORMAT = 2
+PROJECTIONS_INCOMPLETE = 0
+"""The format of projections not built yet: recorded with the events an import commits,
+replaced by the rebuild that builds them, so a crash between the two is never served."""
 """What the projection rows hold, numbered: 2 since allocations got their own rows (alembic
 0005). `ledger_projection_state.format` records the format of the active set; `migrate`
 rebuilds the projections while it is behind, and a rebuild brings it up to date."""

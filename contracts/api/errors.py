@@ -36,6 +36,7 @@ from ledger.errors import (
     InvalidInput,
     LedgerBusy,
     NotFound,
+    ProjectionsStale,
     RuleViolation,
 )
 
@@ -213,6 +214,9 @@ def _handlers() -> dict[type[Exception], Handler]:
     def busy(request: HttpRequest, exc: LedgerBusy) -> HttpResponse:
         return problem(503, str(exc), kind="busy", headers={"Retry-After": "1"})
 
+    def stale(request: HttpRequest, exc: ProjectionsStale) -> HttpResponse:
+        return problem(503, str(exc), kind="projections-stale", headers={"Retry-After": "30"})
+
     def unavailable(request: HttpRequest, exc: DatabaseUnavailable) -> HttpResponse:
         logger.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
         response = problem(503, str(exc), kind="database-unavailable", headers={"Retry-After": "1"})
@@ -248,6 +252,7 @@ def _handlers() -> dict[type[Exception], Handler]:
         RateLimited: limited,
         LedgerBusy: busy,
         DatabaseUnavailable: unavailable,
+        ProjectionsStale: stale,
         SigningKeyMissing: unsigned,
         HttpError: http_error,
         RequestDataTooBig: too_big,

@@ -449,6 +449,7 @@ class ProblemOut(Out):
 
 
 class UnhealthyOut(ProblemOut):
-    """/health's 503: a problem, as every error is, that names the part that failed."""
+    """/health's 503: a problem, as every error is, that names the part that failed (the
+    database, or projections an import left unbuilt)."""
 
-    database: Literal["error"]
+    database: Literal["ok", "error"]

@@ -36,11 +36,18 @@ from ledger.domain.events import (
 from ledger.domain.facility import Facility
 from ledger.domain.party import LimitEntry, Party
 from ledger.driver import Driver, driver_connection, in_style, pipelined
+from ledger.errors import ProjectionsStale
 from ledger.events import Event, EventRegistry, RecordedEvent
 from ledger.projections.documents import allocation_document, to_document
 from ledger.projections.series import Interval, Row, SeriesKey, SeriesStore, SqlSeriesStore, rewrite
 from ledger.store import EventStore
-from ledger.tables import KNOWN_FOREVER, ProjectionTables, projection_sets, projection_state
+from ledger.tables import (
+    KNOWN_FOREVER,
+    PROJECTIONS_INCOMPLETE,
+    ProjectionTables,
+    projection_sets,
+    projection_state,
+)
 from ledger.timeline import EMPTY, END_OF_TIME, Steps, Vec
 from ledger.unit_of_work import Folded
 
@@ -302,8 +309,10 @@ def _apply_delta(
 
 def active_tables(conn: Connection) -> ProjectionTables:
     """The table set readers and the inline projection use (a rebuild flips it)."""
-    statement = f"SELECT active FROM {projection_state.name} WHERE id = 1"
-    (active,) = driver_connection(conn).execute(statement).fetchone()
+    statement = f"SELECT active, format FROM {projection_state.name} WHERE id = 1"
+    active, format = driver_connection(conn).execute(statement).fetchone()
+    if format == PROJECTIONS_INCOMPLETE:
+        raise ProjectionsStale()
     return projection_sets[active]
 
 
