@@ -1018,8 +1018,17 @@ def contracts(
 
 
 def facility(
-    conn: Connection, facility_id: str, as_of: datetime, known_at: KnownAt = None
+    conn: Connection,
+    facility_id: str,
+    as_of: datetime,
+    known_at: KnownAt = None,
+    *,
+    tenant: str | None = None,
 ) -> FacilityView:
+    """The facility at `as_of` as known at `known_at`. Read for `tenant` (a tenant-bound
+    reader), it exists only where that tenant holds a contract, and shows that tenant's
+    contracts and reservations alone, with no `free`: with the capacity, it would tell what
+    the other tenants reserve."""
     snap = snapshot(conn)
     known = knowledge(conn, snap, known_at)
     records = _facility_registration(conn, facility_id, known.position)
@@ -1041,6 +1050,17 @@ def facility(
         r.contract_id: r.tenant
         for r in _contract_rows(conn, snap.tables, known.position, facility=facility_id)
     }
+    if tenant is not None:
+        if tenant not in tenants.values():
+            raise NotFound("facility", facility_id)  # as if it did not exist, exactly
+        shares = [share for share in shares if tenants.get(share[0]) == tenant]
+        own: dict[str, Decimal] = {}
+        for _, resource, quantity in shares:
+            own[resource] = exact.add(own.get(resource, ZERO), quantity)
+        resources = [
+            line.model_copy(update={"reserved": own.get(line.resource, ZERO), "free": None})
+            for line in resources
+        ]
     return FacilityView(
         id=facility_id,
         provider=records["provider"],

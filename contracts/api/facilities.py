@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 from sqlalchemy import Connection
@@ -18,7 +16,6 @@ from contracts.api.schemas import (
 )
 from ledger import queries
 from ledger.domain import commands as c
-from ledger.errors import NotFound
 from ledger.handlers import Outcome
 from ledger.queries import FacilityView
 
@@ -57,31 +54,10 @@ def register_facility(
 @router.get("/facilities/{facility_id}", response={200: FacilityView, **ERRORS})
 def get_facility(request: HttpRequest, facility_id: str, at: Query[TimeTravel]) -> FacilityView:
     key = require(request, "contracts:read")
-    as_of = at.as_of or now()
     with reading() as conn:
-        view = queries.facility(conn, facility_id, as_of, at.known_at)
-        if key.tenant is None:
-            return view
-        held = queries.contracts(
-            conn, as_of, at.known_at, limit=1, tenant=key.tenant, facility=facility_id
+        return queries.facility(
+            conn, facility_id, at.as_of or now(), at.known_at, tenant=key.tenant
         )
-    if not held:  # as if it did not exist, exactly
-        raise NotFound("facility", facility_id)
-    return _as_seen_by(view, key.tenant)
-
-
-def _as_seen_by(view: FacilityView, tenant: str) -> FacilityView:
-    """The facility as a tenant may see it: its own contracts and reservations only, and
-    no `free`, which with the capacity would tell what the other tenants reserved."""
-    mine = [share for share in view.contracts if share.tenant == tenant]
-    reserved: dict[str, Decimal] = {}
-    for share in mine:
-        reserved[share.resource] = reserved.get(share.resource, Decimal(0)) + share.quantity
-    resources = [
-        line.model_copy(update={"reserved": reserved.get(line.resource, Decimal(0)), "free": None})
-        for line in view.resources
-    ]
-    return view.model_copy(update={"contracts": mine, "resources": resources})
 
 
 @router.post(

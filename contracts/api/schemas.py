@@ -69,6 +69,10 @@ PositiveDecimal = Annotated[
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=NO_NUL_PATTERN)]
 Position = Annotated[int, Field(ge=0, le=2**53 - 1)]
 KnownAt = Position | UtcDatetime
+CommercialTerms = dict[
+    Annotated[str, StringConstraints(pattern=NO_NUL_PATTERN)],
+    Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL_PATTERN)],
+]
 Reference = Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL_PATTERN)]
 Unit = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=NO_NUL_PATTERN)]
 
@@ -188,13 +192,7 @@ class ContractIn(In):
     reference: Reference | None = None
     term: TermIn
     capacity: Capacity
-    commercial_terms: (
-        dict[
-            Annotated[str, StringConstraints(pattern=NO_NUL_PATTERN)],
-            Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL_PATTERN)],
-        ]
-        | None
-    ) = None
+    commercial_terms: CommercialTerms | None = None
 
 
 def _null_only_where_it_clears(schema: dict[str, Any]) -> None:
@@ -222,13 +220,7 @@ class ReviseIn(In):
     reference: Reference | None = None
     term: TermIn | None = None
     capacity: Capacity | None = None
-    commercial_terms: (
-        dict[
-            Annotated[str, StringConstraints(pattern=NO_NUL_PATTERN)],
-            Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL_PATTERN)],
-        ]
-        | None
-    ) = None
+    commercial_terms: CommercialTerms | None = None
 
 
 class VoidIn(In):

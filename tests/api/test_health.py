@@ -48,10 +48,10 @@ def test_health_tells_a_deployment_without_a_usable_signing_key(
 def test_health_answers_503_with_its_own_body_when_the_database_does_not(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def unreachable() -> None:
+    def unreachable(**options: object) -> None:
         raise OperationalError("SELECT", None, ConnectionRefusedError("the server is down"))
 
-    monkeypatch.setattr(ledger, "head", unreachable)
+    monkeypatch.setattr(ledger, "read", unreachable)
 
     response = ApiClient(None).get("/health")
 
