@@ -16,7 +16,7 @@ from contracts.runtime import get_ledger
 from ledger.domain.events import SLUG_PATTERN, CapacityLine
 from ledger.errors import FieldError, InvalidInput
 
-ERROR_STATUSES = (400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503)
+ERROR_STATUSES = (400, 401, 403, 404, 408, 409, 412, 413, 415, 422, 429, 503)
 ERRORS: dict[int, type[ProblemOut]] = {status: ProblemOut for status in ERROR_STATUSES}
 
 

@@ -20,7 +20,7 @@ import orjson
 import pydantic
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, UnreadablePostError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -52,6 +52,7 @@ TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     412: "Precondition failed",
     413: "Request body too large",
@@ -345,6 +346,14 @@ class ProblemMiddleware:
             return problem(400, "Content-Length is not a number")
         if length > max_body:
             return problem(413, f"the request body is larger than {max_body} bytes")
+        try:
+            request.body  # noqa: B018 - read once here, where a failed read has an answer
+        except UnreadablePostError:
+            # The client stalled past the server's timeout or went away mid-body: nothing
+            # was read as a command, and the connection cannot carry another request.
+            return problem(
+                408, "the request body did not arrive in full", headers={"Connection": "close"}
+            )
         refused = _nul_refusal(request) or _body_refusal(request)
         if refused is not None:
             return refused

@@ -55,3 +55,29 @@ def test_a_body_that_is_not_plain_utf8_json_is_400(
 def test_a_json_body_with_a_charset_parameter_is_read(demo: Ledger, admin: ApiClient) -> None:
     created = post(admin, PARTY.encode(), content_type="application/json; charset=utf-8")
     assert created.status_code == 201, created.content  # type: ignore[attr-defined]
+
+
+class BodyCutShort:
+    """A request body whose client went away (or stalled past the server's timeout) before
+    sending what its Content-Length promised: the WSGI server's read raises."""
+
+    def read(self, *args: object) -> bytes:
+        raise OSError("client disconnected before the body was complete")
+
+    readline = read
+
+
+def test_a_body_that_never_arrives_in_full_is_408(demo: Ledger, admin: ApiClient) -> None:
+    head = demo.head()
+    client: Client = admin.client
+    cut_short = client.generic(
+        "POST",
+        API + "/parties",
+        PARTY.encode(),
+        content_type="application/json",
+        **{"wsgi.input": BodyCutShort()},  # type: ignore[arg-type]
+    )
+    refused = problem(cut_short, 408)
+    assert refused["detail"] == "the request body did not arrive in full"
+    assert cut_short["Connection"] == "close"
+    assert demo.head() == head
