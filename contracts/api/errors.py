@@ -347,10 +347,13 @@ class ProblemMiddleware:
         if length > max_body:
             return problem(413, f"the request body is larger than {max_body} bytes")
         try:
-            request.body  # noqa: B018 - read once here, where a failed read has an answer
+            complete = len(request.body) == length
         except UnreadablePostError:
-            # The client stalled past the server's timeout or went away mid-body: nothing
-            # was read as a command, and the connection cannot carry another request.
+            complete = False
+        if not complete:
+            # The client stalled past the server's timeout or went away mid-body (gunicorn
+            # then hands over the part that came, Django does not check its length): none
+            # of it is read as a command, and the connection cannot carry another request.
             return problem(
                 408, "the request body did not arrive in full", headers={"Connection": "close"}
             )
