@@ -16,6 +16,7 @@ from django.test import Client
 from sqlalchemy import Connection
 
 from ledger import directory, idempotency
+from ledger.store import EventStore
 from ledger.unit_of_work import Ledger
 from tests.api.conftest import ApiClient, problem
 
@@ -138,3 +139,34 @@ def test_reads_and_writes_under_a_held_head_lock_answer_503_busy(
     page = ops.get("/admin/contracts/party/anthropic/page/")
     assert page.status_code == 503
     assert page["Retry-After"] == "1"
+
+
+def test_an_admin_page_whose_connection_dies_under_it_is_a_503_page(
+    demo: Ledger, ops: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The admin does not retry (a person reloads): the page says the database was lost and
+    that nothing was written, and the next request is served from a fresh connection."""
+    monkeypatch.setattr(directory, "party", dying_once(directory.party))
+    page = ops.get("/admin/contracts/party/anthropic/page/")
+    assert page.status_code == 503, page.content
+    assert page["Retry-After"] == "1"
+    assert b"Nothing was written" in page.content
+    assert ops.get("/admin/contracts/party/anthropic/page/").status_code == 200
+
+
+def test_an_admin_write_whose_connection_dies_commits_nothing_and_is_a_503_page(
+    demo: Ledger, ops: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    head = demo.head()
+    dying_append = dying_once(lambda conn, *args: EventStore.append(demo.store, conn, *args))
+    monkeypatch.setattr(demo.store, "append", dying_append)
+    form = {"party_id": "acme-ai", "name": "Acme AI", "roles": ["tenant"]}
+
+    lost = ops.post("/admin/contracts/party/add/", form)
+
+    assert lost.status_code == 503, lost.content
+    assert b"Nothing was written" in lost.content
+    assert demo.head() == head
+    added = ops.post("/admin/contracts/party/add/", form)
+    assert added.status_code == 302, added.content
+    assert demo.head().position == head.position + 1
