@@ -92,6 +92,17 @@ class DatabaseUnavailable(LedgerError):
     committed, and the pool holds that connection no longer."""
 
 
+class PositionInFuture(LedgerError):
+    """A position the request names lies past the head: no wait can make it true, since
+    only a write moves the head."""
+
+    def __init__(self, field: str, position: int, head: int) -> None:
+        super().__init__(f"{field} {position} is past the head ({head})")
+        self.field = field
+        self.position = position
+        self.head = head
+
+
 class IdempotencyConflict(LedgerError):
     """An idempotency key reused with a different request."""
 

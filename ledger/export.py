@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy import Connection, String, cast, func, select, type_coerce
 
 from ledger.canonical import format_timestamp
-from ledger.errors import InvalidInput
+from ledger.errors import FieldError, InvalidInput, PositionInFuture
 from ledger.feed import tenant_streams
 from ledger.queries import snapshot
 from ledger.signing import Signer
@@ -119,9 +119,12 @@ def resolve(conn: Connection, wanted: ExportFilter) -> ExportFilter:
     """`wanted` with `up_to` fixed (the head if unset), so the file can be made again."""
     head = snapshot(conn).head_position
     if wanted.up_to is not None and wanted.up_to > head:
-        raise InvalidInput(f"up_to {wanted.up_to} is past the head ({head})")
+        raise PositionInFuture("up_to", wanted.up_to, head)
     if wanted.start and wanted.end and wanted.start >= wanted.end:
-        raise InvalidInput("the period's start must be before its end")
+        raise InvalidInput(
+            "the period is empty: `from` must be before `to`",
+            [FieldError(("query", "to"), "must be after from")],
+        )
     up_to = head if wanted.up_to is None else wanted.up_to
     return ExportFilter(wanted.tenant, wanted.start, wanted.end, up_to)
 

@@ -56,6 +56,15 @@ def _require_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC)
 
 
+def _in_utc(value: datetime) -> datetime:
+    if value.utcoffset() is None:
+        raise ValueError("naive timestamp: an offset such as Z or +02:00 is required")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the instant falls outside the years 0001 to 9999 in UTC") from None
+
+
 def _before_end_of_time(value: datetime) -> datetime:
     # The projections store END_OF_TIME as the end of every open interval: an instant at
     # or past it could be recorded but never be in force.
@@ -82,7 +91,19 @@ UtcDatetime = Annotated[
     # an RFC 3339 instant.
     WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
 ]
-"""A timezone-aware UTC instant; naive or offset timestamps are refused."""
+"""A timezone-aware UTC instant; naive or offset timestamps are refused (events and
+commands hold instants in one canonical form)."""
+
+Instant = Annotated[
+    datetime,
+    BeforeValidator(_utc_instant),
+    AfterValidator(_in_utc),
+    AfterValidator(_before_end_of_time),
+    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""An instant as a client may write it: RFC 3339 with any offset, read as the same
+instant in UTC (an offset is notation, not data). Naive timestamps are refused."""
 
 
 def utcnow() -> datetime:

@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from contracts.api.schemas import CapacityLineIn, ProblemOut
 from contracts.runtime import get_ledger
 from ledger.domain.events import SLUG_PATTERN, CapacityLine
-from ledger.errors import FieldError, InvalidInput
+from ledger.errors import FieldError, InvalidInput, NotFound
 
 ERROR_STATUSES = (400, 401, 403, 404, 408, 409, 412, 413, 415, 422, 429, 503)
 ERRORS: dict[int, type[ProblemOut]] = {status: ProblemOut for status in ERROR_STATUSES}
@@ -30,6 +30,14 @@ def reading() -> Iterator[Connection]:
 
 def now() -> datetime:
     return get_ledger().clock()
+
+
+def path_id(kind: str, identifier: str) -> str:
+    """An id from a path, which the document publishes as any string: one that is not in
+    the form ids take names nothing, so it is 404 like any id that does not exist."""
+    if re.fullmatch(SLUG_PATTERN, identifier) is None:
+        raise NotFound(kind, identifier)
+    return identifier
 
 
 def encode_cursor(last_id: str) -> str:

@@ -9,7 +9,15 @@ from sqlalchemy import Connection
 
 from contracts.api import writes
 from contracts.api.auth import require, require_tenant
-from contracts.api.common import ERRORS, capacity_lines, decode_cursor, encode_cursor, now, reading
+from contracts.api.common import (
+    ERRORS,
+    capacity_lines,
+    decode_cursor,
+    encode_cursor,
+    now,
+    path_id,
+    reading,
+)
 from contracts.api.events import stream_out
 from contracts.api.schemas import (
     AllocationIn,
@@ -340,7 +348,9 @@ def resize_allocation(
         request,
         contract_id,
         lambda: c.ResizeAllocation(
-            contract_id=contract_id, allocation_id=allocation_id, **body.model_dump()
+            contract_id=contract_id,
+            allocation_id=path_id("allocation", allocation_id),
+            **body.model_dump(),
         ),
         dry_run=dry_run,
     )
@@ -361,7 +371,9 @@ def release_allocation(
         request,
         contract_id,
         lambda: c.ReleaseAllocation(
-            contract_id=contract_id, allocation_id=allocation_id, **body.model_dump()
+            contract_id=contract_id,
+            allocation_id=path_id("allocation", allocation_id),
+            **body.model_dump(),
         ),
         dry_run=dry_run,
     )

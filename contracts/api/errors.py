@@ -36,6 +36,7 @@ from ledger.errors import (
     InvalidInput,
     LedgerBusy,
     NotFound,
+    PositionInFuture,
     ProjectionsStale,
     RuleViolation,
 )
@@ -167,6 +168,14 @@ def _handlers() -> dict[type[Exception], Handler]:
     def invalid(request: HttpRequest, exc: InvalidInput) -> HttpResponse:
         return problem(422, str(exc), kind="invalid", errors=field_errors(exc.errors))
 
+    def future(request: HttpRequest, exc: PositionInFuture) -> HttpResponse:
+        return problem(
+            409,
+            str(exc),
+            kind="position-in-future",
+            errors=[{"loc": ["query", exc.field], "msg": f"past the head ({exc.head})"}],
+        )
+
     def reused_key(request: HttpRequest, exc: IdempotencyConflict) -> HttpResponse:
         return problem(
             422,
@@ -183,14 +192,13 @@ def _handlers() -> dict[type[Exception], Handler]:
     def model_validation(request: HttpRequest, exc: pydantic.ValidationError) -> HttpResponse:
         if any(tuple(e.get("loc", ()))[:1] == ("response",) for e in exc.errors()):
             return crash(request, exc)  # an answer that breaks its own schema is our bug
-        # A command the view built refused a field: one from the URL's path (the view
-        # passes path parameters under their own names), else one from the body.
-        in_path = set(request.resolver_match.kwargs) if request.resolver_match else set()
+        # A command the view built refused a field of the body (path ids are checked
+        # before a command is built: `common.path_id`).
         errors = _pydantic_errors(exc.errors())
         for error in errors:
             loc = error["loc"]
             if loc[:1] and loc[0] not in LOCATIONS:
-                error["loc"] = ["path" if loc[0] in in_path else "body", *loc]
+                error["loc"] = ["body", *loc]
         return problem(422, "the request is invalid", kind="invalid", errors=errors)
 
     def not_found(request: HttpRequest, exc: NotFound) -> HttpResponse:
@@ -244,6 +252,7 @@ def _handlers() -> dict[type[Exception], Handler]:
         ConcurrencyError: conflict,
         IdempotencyRace: race,
         IdempotencyConflict: reused_key,
+        PositionInFuture: future,
         InvalidInput: invalid,
         NinjaValidationError: validation,
         pydantic.ValidationError: model_validation,

@@ -6,7 +6,7 @@ from sqlalchemy import Connection
 
 from contracts.api import writes
 from contracts.api.auth import require, require_unbound
-from contracts.api.common import ERRORS, capacity_lines, now, reading
+from contracts.api.common import ERRORS, capacity_lines, now, path_id, reading
 from contracts.api.schemas import (
     FacilityCapacityIn,
     FacilityDryRun,
@@ -70,7 +70,7 @@ def change_facility_capacity(
     key = require(request, "contracts:write")
     require_unbound(key, "change a facility's capacity")
     command = c.ChangeFacilityCapacity(
-        facility_id=facility_id,
+        facility_id=path_id("facility", facility_id),
         capacity=capacity_lines(body.capacity),
         effective_at=body.effective_at,
         reason=body.reason,

@@ -22,7 +22,7 @@ from pydantic import (
 from ledger.directory import PartyView
 from ledger.domain.events import NO_NUL_PATTERN, ClearableDraftField, ResourceCode, Role, Slug, Text
 from ledger.queries import ContractView, FacilityView, LimitView, TimelineItem
-from ledger.types import Quantity, UtcDatetime
+from ledger.types import Instant, Quantity, UtcDatetime
 
 DECIMAL_PATTERN = r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$"
 UNSIGNED_PATTERN = DECIMAL_PATTERN.replace("-?", "")
@@ -68,7 +68,7 @@ PositiveDecimal = Annotated[
 
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=NO_NUL_PATTERN)]
 Position = Annotated[int, Field(ge=0, le=2**53 - 1)]
-KnownAt = Position | UtcDatetime
+KnownAt = Position | Instant
 CommercialTerms = dict[
     Annotated[str, StringConstraints(pattern=NO_NUL_PATTERN)],
     Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL_PATTERN)],
@@ -89,7 +89,7 @@ class Out(BaseModel):
 
 
 class TimeTravel(In):
-    as_of: UtcDatetime | None = Field(None, description="business time; default now")
+    as_of: Instant | None = Field(None, description="business time; default now")
     known_at: KnownAt | None = Field(
         None, description="a position or an RFC 3339 timestamp; default the head"
     )
@@ -108,8 +108,8 @@ class ContractFilters(TimeTravel, Page):
 
 
 class TimelineQuery(In):
-    from_: UtcDatetime = Field(alias="from")
-    to: UtcDatetime
+    from_: Instant = Field(alias="from")
+    to: Instant
     resource: ResourceCode | None = None
     known_at: KnownAt | None = None
 
@@ -130,8 +130,8 @@ class EventQuery(In):
 class ExportQuery(In):
     format: Literal["jsonl", "csv"] = "jsonl"
     tenant: Slug | None = None
-    from_: UtcDatetime | None = Field(None, alias="from", description="recorded at or after")
-    to: UtcDatetime | None = Field(None, description="recorded before")
+    from_: Instant | None = Field(None, alias="from", description="recorded at or after")
+    to: Instant | None = Field(None, description="recorded before")
     up_to: Position | None = Field(
         None, description="last position included (default: the head, sent back in X-Ledger-Up-To)"
     )
@@ -147,8 +147,8 @@ class CapacityLineIn(In):
 
 
 class TermIn(In):
-    start: UtcDatetime
-    end: UtcDatetime
+    start: Instant
+    end: Instant
 
 
 Capacity = Annotated[list[CapacityLineIn], Field(min_length=1, max_length=100)]
@@ -158,7 +158,7 @@ class PartyIn(In):
     id: Slug
     name: Text
     roles: Annotated[list[Role], Field(min_length=1, max_length=2)]
-    effective_at: UtcDatetime | None = Field(
+    effective_at: Instant | None = Field(
         None, description="when the party came into being; default now"
     )
     reason: Reason | None = None
@@ -170,7 +170,7 @@ class FacilityIn(In):
     name: Text
     location: Text
     capacity: Capacity
-    effective_at: UtcDatetime | None = None
+    effective_at: Instant | None = None
     reason: Reason | None = None
 
 
@@ -179,7 +179,7 @@ class FacilityCapacityIn(In):
     facility's capacity changes from a business date the caller names, and says why."""
 
     capacity: Capacity
-    effective_at: UtcDatetime
+    effective_at: Instant
     reason: Reason
 
 
@@ -225,25 +225,25 @@ class ReviseIn(In):
 
 class VoidIn(In):
     reason: Reason
-    effective_at: UtcDatetime | None = None
+    effective_at: Instant | None = None
 
 
 class SignIn(In):
     signed_by: Annotated[list[Text], Field(min_length=1, max_length=20)]
-    effective_at: UtcDatetime | None = None
+    effective_at: Instant | None = None
     reason: Reason | None = None
 
 
 class AmendmentIn(In):
     amendment_id: Slug | None = None
-    effective_at: UtcDatetime
+    effective_at: Instant
     capacity: Annotated[list[CapacityLineIn], Field(max_length=100)] = []
-    term_end: UtcDatetime | None = None
+    term_end: Instant | None = None
     reason: Reason
 
 
 class TerminateIn(In):
-    effective_at: UtcDatetime
+    effective_at: Instant
     reason: Reason
 
 
@@ -252,19 +252,19 @@ class AllocationIn(In):
     workload: Slug
     resource: ResourceCode
     quantity: PositiveDecimal
-    effective_at: UtcDatetime | None = None
-    until: UtcDatetime | None = None
+    effective_at: Instant | None = None
+    until: Instant | None = None
     reason: Reason | None = None
 
 
 class ResizeIn(In):
     quantity: PositiveDecimal
-    effective_at: UtcDatetime | None = None
+    effective_at: Instant | None = None
     reason: Reason
 
 
 class ReleaseIn(In):
-    effective_at: UtcDatetime | None = None
+    effective_at: Instant | None = None
     reason: Reason | None = None
 
 
@@ -274,18 +274,18 @@ class LimitIn(In):
     operation: Literal["set", "scale", "remove"]
     value: DecimalString | None = None
     factor: DecimalString | None = None
-    effective_at: UtcDatetime | None = None
-    until: UtcDatetime | None = None
+    effective_at: Instant | None = None
+    until: Instant | None = None
     reason: Reason
 
 
 class PeriodCloseIn(In):
-    through: UtcDatetime
+    through: Instant
     reason: Reason | None = None
 
 
 class PeriodReopenIn(In):
-    through: UtcDatetime
+    through: Instant
     reason: Reason
 
 

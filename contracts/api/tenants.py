@@ -8,7 +8,7 @@ from sqlalchemy import Connection
 
 from contracts.api import writes
 from contracts.api.auth import require, require_tenant
-from contracts.api.common import ERRORS, now, reading
+from contracts.api.common import ERRORS, now, path_id, reading
 from contracts.api.schemas import (
     ChangesQuery,
     LimitDryRun,
@@ -40,7 +40,7 @@ READ = "entitlements:read"
 
 def _tenant(request: HttpRequest, tenant: str, scope: str) -> ApiKey:
     key = require(request, scope)
-    require_tenant(key, tenant, "tenant", tenant)
+    require_tenant(key, path_id("tenant", tenant), "tenant", tenant)
     return key
 
 

@@ -19,9 +19,13 @@ ResourceCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0
 NO_NUL_PATTERN = r"^[^\x00]*$"
 """Free text holds no NUL character: PostgreSQL cannot store one, and SQLite must agree."""
 FreeText = Annotated[str, StringConstraints(pattern=NO_NUL_PATTERN)]
+_WHITESPACE = r"\t\n\x0b\x0c\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+TEXT_PATTERN = rf"^[^\x00]*[^\x00{_WHITESPACE}][^\x00]*$"
+"""No NUL, and one character that is not whitespace: a name is stored stripped, so one
+of only whitespace would be empty (the class is Python's and Unicode's whitespace both)."""
 Text = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=500, strip_whitespace=True, pattern=NO_NUL_PATTERN),
+    StringConstraints(min_length=1, max_length=500, strip_whitespace=True, pattern=TEXT_PATTERN),
 ]
 Role = Literal["provider", "tenant"]
 

@@ -1,6 +1,7 @@
 """Schemathesis against the live OpenAPI document: every operation, thousands of generated
 requests (valid and invalid) with a valid admin key on the demo ledger. No answer may be
-a 5xx, and every answer must match its documented status, media type and schema."""
+a 5xx, every answer must match its documented status, media type and schema, and no
+request the document admits may be refused as invalid."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis import checks
+from schemathesis.openapi.checks import RejectedPositiveData
 
 from ledger.unit_of_work import Ledger
 from tests.api.conftest import MakeClient
@@ -21,11 +23,59 @@ from tests.api.conftest import MakeClient
 EXAMPLES_PER_OPERATION = int(os.environ.get("LEDGER_FUZZ_EXAMPLES", "80"))
 MINIMUM_PER_OPERATION = 20
 """An operation that takes input must have been exercised at least this often."""
+BEYOND_THE_SCHEMA = {
+    ("invalid", ("query", "cursor"), "invalid cursor"),
+    ("invalid", ("query", "to"), "must be after from"),
+    ("invalid", ("body", "capacity", "*", "resource"), "duplicate resource"),
+    ("idempotency-key-reused", ("header", "Idempotency-Key"), "used for another request"),
+}
+"""The refusals docs/api.md lists under "What the schema cannot say", as (problem type,
+field, message): a cursor this API did not hand out, a window whose `to` is not after its
+`from`, a resource listed twice in one capacity list, and an Idempotency-Key already used
+for another request. Each depends on other values or on earlier requests, which JSON
+Schema cannot express; every other 422 is a request the document should not admit."""
+
+
+def beyond_the_schema(body: dict[str, Any]) -> bool:
+    """Whether a 422 names only refusals of `BEYOND_THE_SCHEMA`."""
+    kind = str(body.get("type", "")).rsplit("/", 1)[-1]
+    fields = {
+        (kind, tuple("*" if isinstance(part, int) else part for part in error["loc"]), error["msg"])
+        for error in body.get("errors") or ()
+    }
+    return bool(fields) and fields <= BEYOND_THE_SCHEMA
+
+
+def test_only_the_listed_refusals_pass_as_beyond_the_schema() -> None:
+    def refusal(kind: str, *errors: tuple[list[str | int], str]) -> dict[str, Any]:
+        listed = [{"loc": loc, "msg": msg} for loc, msg in errors]
+        return {"type": f"/api/v1/problems/{kind}", "errors": listed}
+
+    cursor = (["query", "cursor"], "invalid cursor")
+    twice = (["body", "capacity", 3, "resource"], "duplicate resource")
+    assert beyond_the_schema(refusal("invalid", cursor))
+    assert beyond_the_schema(refusal("invalid", cursor, twice))
+    assert not beyond_the_schema(refusal("invalid"))
+    assert not beyond_the_schema(refusal("invalid", cursor, (["body", "title"], "too short")))
+    assert not beyond_the_schema(refusal("idempotency-key-reused", cursor))
+    assert not beyond_the_schema(refusal("invalid", (["query", "cursor"], "field required")))
+
+
+def accepts_what_the_schema_admits(ctx: Any, response: Any, case: Any) -> bool | None:
+    try:
+        return checks.positive_data_acceptance(ctx, response, case)
+    except RejectedPositiveData:
+        if response.status_code == 422 and beyond_the_schema(response.json()):
+            return None
+        raise
+
+
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,
     checks.content_type_conformance,
     checks.response_schema_conformance,
+    accepts_what_the_schema_admits,
 ]
 
 

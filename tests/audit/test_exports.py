@@ -26,7 +26,7 @@ from ledger.signing import Signer
 from ledger.unit_of_work import Ledger
 from ledger.verify import canonical, event_hash, main, manifest_body
 from tests import support
-from tests.api.conftest import ApiClient, MakeClient
+from tests.api.conftest import ApiClient, MakeClient, problem
 
 VERIFY = [sys.executable, "-m", "ledger.verify"]
 
@@ -723,3 +723,28 @@ def test_create_signing_key_never_overwrites(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="never overwritten"):
         call_command("create_signing_key", "--output", str(path))
     call_command("create_signing_key", "--output", str(path), "--if-missing")
+
+
+def test_an_up_to_past_the_head_is_409_position_in_future(
+    demo: Ledger, make_client: MakeClient
+) -> None:
+    auditor = make_client("audit:export")
+    head = demo.head().position
+    assert auditor.get("/audit/export", up_to=str(head)).status_code == 200
+    for path in ("/audit/export", "/audit/export/manifest"):
+        body = problem(auditor.get(path, up_to=str(head + 1)), 409)
+        assert body["type"] == "/api/v1/problems/position-in-future"
+        assert body["errors"] == [{"loc": ["query", "up_to"], "msg": f"past the head ({head})"}]
+
+
+def test_an_export_window_whose_to_is_not_after_its_from_is_422(
+    demo: Ledger, make_client: MakeClient
+) -> None:
+    auditor = make_client("audit:export")
+    for start, end in (
+        ("2026-01-01T00:00:00Z",) * 2,
+        ("2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z"),
+    ):
+        for path in ("/audit/export", "/audit/export/manifest"):
+            body = problem(auditor.get(path, **{"from": start, "to": end}), 422)
+            assert body["errors"] == [{"loc": ["query", "to"], "msg": "must be after from"}]

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from contracts.progress import progress_bar
 from contracts.runtime import SigningKeyMissing, get_ledger, get_signer
 from ledger.canonical import parse_timestamp
-from ledger.errors import InvalidInput, InvalidTimestamp
+from ledger.errors import InvalidInput, InvalidTimestamp, PositionInFuture
 from ledger.export import FORMATS, ExportFilter, Tally, export_chunks, manifest, resolve
 
 
@@ -65,7 +65,7 @@ class Command(BaseCommand):
                         file.write(chunk)
                         advance(tally.last_position or 0)
                 signed = manifest(conn, wanted, options["format"], tally, signer)
-        except (InvalidInput, SigningKeyMissing) as exc:
+        except (InvalidInput, PositionInFuture, SigningKeyMissing) as exc:
             raise CommandError(str(exc)) from None
         manifest_path.write_text(json.dumps(signed, indent=2) + "\n")
         self.stdout.write(
