@@ -81,7 +81,7 @@ from ledger.domain import registry
 from ledger.domain.aggregates import Aggregate, evolve
 from ledger.domain.contract import Contract
 from ledger.domain.facility import Facility
-from ledger.handlers import check_allocations, check_facility
+from ledger.domain.rules import check_allocations, check_facility
 from ledger.projections import bulk
 from ledger.projections.rebuild import FLUSH_ROWS, Replay, check, rebuild
 from ledger.queries import entitlements
