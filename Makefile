@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1:8000
 LEDGER_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
 
-.PHONY: install install-bench serve test lint openapi
+.PHONY: install install-bench serve test test-unit lint openapi
 
 # Stamps: the runtime set (requirements.txt), the dev set on top of it, the bench set.
 $(BIN)/.runtime: requirements.txt
@@ -51,6 +51,11 @@ else
 		echo "PostgreSQL does not answer at $(LEDGER_TEST_POSTGRES_URL): its run (concurrency tests included) was skipped"; \
 	fi
 endif
+
+# The unit tier: the domain's decide functions and the values, with no database (the URL
+# below answers nowhere, and tests/unit/conftest.py refuses a test that asks for one).
+test-unit: $(BIN)/.dev
+	DATABASE_URL=postgresql://nobody@127.0.0.1:9/none $(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: $(BIN)/.dev
 	$(BIN)/ruff check .
