@@ -97,8 +97,8 @@ from sqlalchemy.engine import make_url
 from ledger.bootstrap import build_ledger
 from ledger.database import make_engine, normalise_url
 from ledger.domain.commands import ResizeAllocation
-from ledger.handlers import Context, execute
 from ledger.projections.rebuild import rebuild
+from ledger.service import Context, execute
 from ledger.store import ANY
 from ledger.tables import events
 from ledger.types import utcnow

@@ -17,7 +17,7 @@ from django import forms
 from ledger.domain import commands as c
 from ledger.domain.events import CapacityLine
 from ledger.errors import ConcurrencyError, InvalidInput, NotFound, RuleViolation
-from ledger.handlers import Context, Outcome, execute
+from ledger.service import Accepted, Context, execute
 from ledger.unit_of_work import Ledger
 
 PARTIES = "run_party_commands"
@@ -80,10 +80,12 @@ class CommandForm(forms.Form):
     def command(self, target: str | None) -> c.Command:
         raise NotImplementedError
 
-    def submit(self, ledger: Ledger, target: str | None, actor: str) -> Outcome | None:
+    def submit(self, ledger: Ledger, target: str | None, actor: str) -> Accepted | None:
         """Run the command; on a domain error, add it to the form and return None."""
         try:
-            return execute(ledger, self.command(target), Context(actor=actor, source="admin"))
+            outcome = execute(ledger, self.command(target), Context(actor=actor, source="admin"))
+            assert isinstance(outcome, Accepted)  # no dry run, no idempotency key
+            return outcome
         except RuleViolation as exc:
             where = "".join(
                 (

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from ledger.canonical import canonical_json
 from ledger.domain import commands as c
 from ledger.domain.events import CapacityLine
-from ledger.handlers import Context, IdempotencyRequest, execute
 from ledger.idempotency import fingerprint
+from ledger.service import Accepted, Answer, Context, IdempotencyRequest, Replayed, execute
 from ledger.unit_of_work import Ledger
 
 SCOPE = "demo"
@@ -225,6 +226,12 @@ SCENARIO: list[tuple[str, c.Command]] = [
 ]
 
 
+def _answer(_conn: object, accepted: Accepted) -> Answer:
+    """What a step keeps with its key: its result and position (a rerun only asks
+    whether the step was done)."""
+    return Answer(0, canonical_json({**accepted.result, "position": accepted.position}).decode())
+
+
 def load_demo(
     ledger: Ledger, actor: str = "demo", on_step: Callable[[str, bool], None] | None = None
 ) -> int:
@@ -236,8 +243,9 @@ def load_demo(
             key,
             fingerprint({"command": type(command).__name__, **command.model_dump(mode="json")}),
         )
-        outcome = execute(ledger, command, Context(actor=actor, source="cli", idempotency=request))
-        fresh = outcome.replayed is None
+        ctx = Context(actor=actor, source="cli", idempotency=request)
+        outcome = execute(ledger, command, ctx, render=_answer)
+        fresh = not isinstance(outcome, Replayed)
         appended += fresh
         if on_step is not None:
             on_step(key, fresh)

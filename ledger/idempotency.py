@@ -24,7 +24,8 @@ class IdempotencyRecord:
     scope: str
     key: str
     fingerprint: str
-    status_code: int
+    code: int
+    """The adapter's code for its answer (the `status_code` column): never read here."""
     response: str
     position: int | None
 
@@ -64,7 +65,7 @@ def remember(conn: Connection, record: IdempotencyRecord, now: datetime) -> None
                 scope=record.scope,
                 key=record.key,
                 fingerprint=record.fingerprint,
-                status_code=record.status_code,
+                status_code=record.code,
                 response=record.response,
                 position=record.position,
                 created_at=now,

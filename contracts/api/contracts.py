@@ -43,8 +43,8 @@ from ledger.domain import commands as c
 from ledger.domain import contract as contracts_domain
 from ledger.domain.events import ClearableDraftField, Term
 from ledger.errors import FieldError, InvalidInput, NotFound
-from ledger.handlers import Outcome
 from ledger.queries import ContractView
+from ledger.service import Accepted
 
 ContractAnswer = ContractWriteOut | ContractDryRun
 """A write's answer, or its dry run's."""
@@ -57,7 +57,7 @@ READ = "contracts:read"
 
 
 def _render(contract_id: str) -> writes.Render:
-    def render(conn: Connection, outcome: Outcome) -> ContractWriteOut:
+    def render(conn: Connection, outcome: Accepted) -> ContractWriteOut:
         view = queries.contract(conn, contract_id, now())
         return ContractWriteOut(
             **view.model_dump(),
@@ -127,7 +127,7 @@ def draft_contract(request: HttpRequest, body: ContractIn, dry_run: bool = False
         commercial_terms=body.commercial_terms,
     )
 
-    def render(conn: Connection, outcome: Outcome) -> Any:
+    def render(conn: Connection, outcome: Accepted) -> Any:
         return _render(str(outcome.result["contract_id"]))(conn, outcome)
 
     return writes.run(request, key, command, render, dry_run=dry_run, etag=True)

@@ -16,8 +16,8 @@ from contracts.api.schemas import (
 )
 from ledger import queries
 from ledger.domain import commands as c
-from ledger.handlers import Outcome
 from ledger.queries import FacilityView
+from ledger.service import Accepted
 
 FacilityAnswer = FacilityWriteOut | FacilityDryRun
 """A write's answer, or its dry run's."""
@@ -26,7 +26,7 @@ router = Router(tags=["facilities"])
 
 
 def _render(facility_id: str) -> writes.Render:
-    def render(conn: Connection, outcome: Outcome) -> FacilityWriteOut:
+    def render(conn: Connection, outcome: Accepted) -> FacilityWriteOut:
         view = queries.facility(conn, facility_id, now())
         return FacilityWriteOut(**view.model_dump(), position=outcome.position)
 

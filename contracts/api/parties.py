@@ -11,7 +11,7 @@ from contracts.api.schemas import Page, PartyDryRun, PartyIn, PartyPage, PartyWr
 from ledger import directory
 from ledger.directory import PartyView
 from ledger.domain import commands as c
-from ledger.handlers import Outcome
+from ledger.service import Accepted
 
 router = Router(tags=["parties"])
 
@@ -21,7 +21,7 @@ def register_party(request: HttpRequest, body: PartyIn, dry_run: bool = False) -
     key = require(request, "contracts:write")
     require_unbound(key, "register parties")
 
-    def render(conn: Connection, outcome: Outcome) -> PartyWriteOut:
+    def render(conn: Connection, outcome: Accepted) -> PartyWriteOut:
         party = directory.party(conn, body.id)
         return PartyWriteOut(**party.model_dump(), position=outcome.position)
 

@@ -27,8 +27,8 @@ from contracts.api.schemas import (
 from ledger import directory, queries
 from ledger.apikeys import ApiKey
 from ledger.domain import commands as c
-from ledger.handlers import Outcome
 from ledger.queries import Changes, Entitlements
+from ledger.service import Accepted
 
 router = Router(tags=["tenants"])
 # Answers by (tenant, projection set, position), each valid over a span of business time.
@@ -51,7 +51,7 @@ def change_limit(
     key = _tenant(request, tenant, "limits:write")
     effective_at = body.effective_at or now()
 
-    def render(conn: Connection, outcome: Outcome) -> LimitWriteOut:
+    def render(conn: Connection, outcome: Accepted) -> LimitWriteOut:
         views = queries.limits(conn, tenant, effective_at)
         view = next(v for v in views if (v.plan, v.limit) == (body.plan, body.limit))
         return LimitWriteOut(tenant=tenant, position=outcome.position, **view.model_dump())
@@ -68,7 +68,7 @@ def get_limits(request: HttpRequest, tenant: str, at: Query[TimeTravel]) -> Limi
 
 
 def _period_render(tenant: str) -> writes.Render:
-    def render(conn: Connection, outcome: Outcome) -> PeriodWriteOut:
+    def render(conn: Connection, outcome: Accepted) -> PeriodWriteOut:
         closed = directory.closed_through(conn, tenant)
         return PeriodWriteOut(tenant=tenant, closed_through=closed, position=outcome.position)
 

@@ -20,9 +20,18 @@ from ledger.apikeys import ApiKey
 from ledger.canonical import canonical_json, canonical_model_json
 from ledger.domain.commands import Command
 from ledger.errors import FieldError, InvalidInput, NonCanonicalValue
-from ledger.handlers import Context, IdempotencyRequest, Outcome, Refusal, execute
+from ledger.service import (
+    Accepted,
+    Answer,
+    Context,
+    IdempotencyRequest,
+    Planned,
+    Refusal,
+    Replayed,
+    execute,
+)
 
-Render = Callable[[Connection, Outcome], BaseModel]
+Render = Callable[[Connection, Accepted], BaseModel]
 
 JSON = "application/json"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -82,7 +91,7 @@ def pinned_version(request: HttpRequest) -> int | None:
     return int(digits) if len(digits) <= 16 else BEYOND_ANY_VERSION
 
 
-def _planned(outcome: Outcome) -> list[PlannedEvent]:
+def _planned(outcome: Planned) -> list[PlannedEvent]:
     return [
         PlannedEvent(
             stream_id=new.stream_id,
@@ -116,24 +125,24 @@ def run(
         idempotency=None if dry_run else _idempotency(request, key),
     )
 
-    def respond(conn: Connection, outcome: Outcome) -> tuple[int, str]:
-        return status, to_json(render(conn, outcome)).decode()
+    def answer(conn: Connection, accepted: Accepted) -> Answer:
+        return Answer(status, to_json(render(conn, accepted)).decode())
 
-    def refuse(exc: Refusal) -> tuple[int, str]:
-        answer = refusal(exc)
-        return answer.status_code, answer.content.decode()
+    def refuse(exc: Refusal) -> Answer:
+        refused = refusal(exc)
+        return Answer(refused.status_code, refused.content.decode())
 
-    outcome = execute(get_ledger(), command, ctx, respond=respond, refuse=refuse)
-    assert outcome.response is not None
-    code, text = outcome.response
-    if dry_run:  # the write's own answer, with what it would append and no position
-        answer = orjson.loads(text) | {"dry_run": True, "events": _planned(outcome)}
+    outcome = execute(get_ledger(), command, ctx, render=answer, refuse=refuse)
+    assert outcome.answer is not None
+    code, text = outcome.answer.code, outcome.answer.body
+    if isinstance(outcome, Planned):  # the write's own answer, what it would append, no position
+        planned = orjson.loads(text) | {"dry_run": True, "events": _planned(outcome)}
         # What the answer was read at was rolled back: that position will be another event's.
-        answer["position"] = answer["known_at"] = None
-        return HttpResponse(to_json(answer), status=code, content_type=JSON)
+        planned["position"] = planned["known_at"] = None
+        return HttpResponse(to_json(planned), status=code, content_type=JSON)
     refused = code >= 400  # a refusal, answered now or first (see `execute`)
     response = HttpResponse(text, status=code, content_type=PROBLEM if refused else JSON)
-    if outcome.replayed is not None:
+    if isinstance(outcome, Replayed):
         response["Idempotent-Replayed"] = "true"
     if etag and not refused:
         response["ETag"] = f'"{orjson.loads(text)["version"]}"'

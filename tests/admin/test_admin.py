@@ -333,7 +333,7 @@ def test_pages_at_the_edges_of_time_and_bad_urls_never_fail(demo: Ledger, ops: C
 
     from ledger.domain import commands as c
     from ledger.domain.events import CapacityLine
-    from ledger.handlers import Context, execute
+    from ledger.service import Context, execute
 
     execute(
         demo,

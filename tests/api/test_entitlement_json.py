@@ -9,7 +9,7 @@ from decimal import Decimal
 from ledger import queries
 from ledger.demo import LEASE
 from ledger.domain import commands as c
-from ledger.handlers import Context, execute
+from ledger.service import Context, execute
 from ledger.unit_of_work import Ledger
 from tests.api.conftest import ApiClient
 

@@ -23,10 +23,10 @@ from ledger.demo import load_demo
 from ledger.domain import registry
 from ledger.domain.commands import RegisterParty
 from ledger.errors import ProjectionsOutdated
-from ledger.handlers import execute
 from ledger.projections import bulk
 from ledger.projections.documents import from_document
 from ledger.projections.rebuild import check, rebuild
+from ledger.service import execute
 from ledger.tables import PROJECTION_FORMAT, metadata, projection_sets, projection_state
 from ledger.unit_of_work import Ledger
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from ledger import queries
 from ledger.demo import LEASE, load_demo
 from ledger.domain import commands as c
-from ledger.handlers import Context, execute
+from ledger.service import Context, execute
 from ledger.unit_of_work import Ledger
 
 START = datetime(2025, 11, 1, tzinfo=UTC)

@@ -18,7 +18,7 @@ from ledger import handlers, queries
 from ledger.domain import commands as c
 from ledger.domain.events import CapacityLine
 from ledger.errors import RuleViolation
-from ledger.handlers import Context, execute
+from ledger.service import Context, execute
 from ledger.unit_of_work import Ledger
 
 pytestmark = pytest.mark.postgres

@@ -20,9 +20,9 @@ from ledger.demo import LEASE, load_demo
 from ledger.domain.aggregates import fold
 from ledger.domain.commands import ResizeAllocation
 from ledger.domain.contract import Allocation, AllocationChange
-from ledger.handlers import Context, execute
 from ledger.projections.documents import allocation_document, from_document, to_document
 from ledger.projections.series import SeriesKey, SqlSeriesStore
+from ledger.service import Context, execute
 from ledger.tables import KNOWN_FOREVER, projection_sets
 from ledger.unit_of_work import Ledger
 

@@ -26,7 +26,15 @@ from ledger.bootstrap import build_ledger
 from ledger.domain import commands as c
 from ledger.domain.events import CapacityLine, Term
 from ledger.errors import ConcurrencyError, InvalidInput, LedgerError, NotFound, RuleViolation
-from ledger.handlers import Context, Outcome, execute
+from ledger.service import (
+    Accepted,
+    Answer,
+    Context,
+    IdempotencyRequest,
+    Outcome,
+    Planned,
+    execute,
+)
 from ledger.store import EventStore, Head
 from ledger.unit_of_work import Ledger
 
@@ -1618,7 +1626,7 @@ def test_a_dry_run_returns_the_planned_events_and_appends_nothing(colossus: Ledg
         (f"contract-{LEASE}", "ContractSigned"),
         ("facility-colossus-1", "CapacityReserved"),
     ]
-    assert (outcome.events, outcome.position) == ((), None)
+    assert isinstance(outcome, Planned)
     assert_nothing_written(colossus, before)
     with colossus.read() as conn:
         assert queries.contract(conn, LEASE, LEASE_START).status == "draft"
@@ -1626,6 +1634,37 @@ def test_a_dry_run_returns_the_planned_events_and_appends_nothing(colossus: Ledg
         "ContractSigned",
         "CapacityReserved",
     ]
+
+
+def test_a_dry_run_renders_from_its_appended_events_then_rolls_back(colossus: Ledger) -> None:
+    """One dry-run semantics: the events are appended as the write would append them, the
+    answer is read from that state, and the transaction is rolled back."""
+    run(colossus, draft_command())
+    before = colossus.head()
+    seen: list[tuple[str, int]] = []
+
+    def render(conn: Any, accepted: Accepted) -> Answer:
+        with colossus.read() as outside:  # another connection: nothing is committed
+            seen.append(("outside", queries.snapshot(outside).head_position))
+        seen.append(("inside", queries.snapshot(conn).head_position))
+        return Answer(0, queries.contract(conn, LEASE, LEASE_START).status)
+
+    outcome = execute(
+        colossus, sign_command(), dataclasses.replace(OPS, dry_run=True), render=render
+    )
+
+    assert isinstance(outcome, Planned)
+    assert outcome.answer == Answer(0, "active")
+    assert seen == [("outside", before.position), ("inside", before.position + 2)]
+    assert_nothing_written(colossus, before)
+
+
+def test_an_idempotent_command_needs_a_renderer(colossus: Ledger) -> None:
+    before = colossus.head()
+    keyed = dataclasses.replace(OPS, idempotency=IdempotencyRequest("s", "k", "f"))
+    with pytest.raises(ValueError, match="needs a renderer"):
+        execute(colossus, draft_command(), keyed)
+    assert_nothing_written(colossus, before)
 
 
 def test_a_dry_run_of_a_scale_plans_the_resulting_value(leased: Ledger) -> None:

@@ -12,7 +12,8 @@ import pytest
 
 from ledger.domain import commands as c
 from ledger.domain.party import Party
-from ledger.handlers import SNAPSHOT_FROM_VERSION, Context, State, execute
+from ledger.service import Context, State, execute
+from ledger.service.state import SNAPSHOT_FROM_VERSION
 from ledger.snapshots import Snapshot, Snapshots
 from ledger.unit_of_work import Ledger, UnitOfWork
 

@@ -29,8 +29,8 @@ from ledger import queries
 from ledger.domain import commands as c
 from ledger.domain.events import CapacityLine
 from ledger.errors import RuleViolation
-from ledger.handlers import Context, execute
 from ledger.projections.rebuild import check
+from ledger.service import Context, execute
 from ledger.unit_of_work import Ledger
 from tests.support import reset_ledger
 

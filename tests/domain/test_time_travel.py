@@ -171,7 +171,7 @@ def test_rebuild_reproduces_the_inline_tables_exactly_and_swaps_them_in(demo: Le
 def shrink_training(ledger: Ledger) -> None:
     """Training goes from 50,000 to 40,000 GPUs from 1 September 2026."""
     from ledger.domain.commands import ResizeAllocation
-    from ledger.handlers import execute
+    from ledger.service import execute
 
     execute(
         ledger,

@@ -96,7 +96,7 @@ def test_idempotency_record_commits_with_the_append_and_replays(store_ledger: Le
     with store_ledger.write() as uow:
         record = uow.find_idempotent("key-holder", "k1", fingerprint(request))
         assert record is not None
-        assert (record.status_code, record.response, record.position) == (201, '{"ok":true}', 1)
+        assert (record.code, record.response, record.position) == (201, '{"ok":true}', 1)
         assert uow.find_idempotent("someone-else", "k1", fingerprint(request)) is None
         with pytest.raises(IdempotencyConflict):
             uow.find_idempotent("key-holder", "k1", fingerprint({"op": "open", "owner": "b"}))
