@@ -139,12 +139,13 @@ def command_view(
     target: str | None,
     success_url: Any,
     subject: str = "",
+    initial: dict[str, Any] | None = None,
 ) -> HttpResponse:
     """Show a command's form; on a valid submit run the command, and show a refusal as a
     form error (nothing written) or go on to `success_url`."""
     if not _can(request, form_class.permission):
         raise PermissionDenied(f"you may not {form_class.title.lower()}")
-    form = form_class(request.POST or None)
+    form = form_class(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         outcome = form.submit(get_ledger(), target, request.user.get_username())
         if outcome is not None:
@@ -556,7 +557,21 @@ class ContractAdmin(ReadOnly):
         if form_class is None:
             raise Http404
         back = reverse("admin:contracts_contract_change", args=[contract_id])
-        return command_view(self, request, form_class, contract_id, back, contract_id)
+        initial = {"version": self._shown_version(request, contract_id)}
+        return command_view(self, request, form_class, contract_id, back, contract_id, initial)
+
+    @staticmethod
+    def _shown_version(request: HttpRequest, contract_id: str) -> int:
+        """The version the contract's page showed (its links carry it), else the current one:
+        the form runs only while the contract is still at it."""
+        shown = request.GET.get("version", "")
+        if shown.isascii() and shown.isdigit() and 0 < len(shown) <= 16:
+            return int(shown)
+        with get_ledger().read() as conn:
+            try:
+                return queries.contract(conn, contract_id, _now()).version
+            except NotFound:
+                raise Http404 from None
 
     def allocation_command(
         self, request: HttpRequest, contract_id: str, allocation_id: str, name: str
@@ -566,9 +581,9 @@ class ContractAdmin(ReadOnly):
         if form_class is None:
             raise Http404
         back = reverse("admin:contracts_contract_change", args=[contract_id])
-        return command_view(
-            self, request, form_class, f"{contract_id}/{allocation_id}", back, allocation_id
-        )
+        initial = {"version": self._shown_version(request, contract_id)}
+        target = f"{contract_id}/{allocation_id}"
+        return command_view(self, request, form_class, target, back, allocation_id, initial)
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None

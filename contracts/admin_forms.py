@@ -80,10 +80,14 @@ class CommandForm(forms.Form):
     def command(self, target: str | None) -> c.Command:
         raise NotImplementedError
 
+    def pinned_version(self) -> int | None:
+        return None
+
     def submit(self, ledger: Ledger, target: str | None, actor: str) -> Accepted | None:
         """Run the command; on a domain error, add it to the form and return None."""
+        ctx = Context(actor=actor, source="admin", expected_version=self.pinned_version())
         try:
-            outcome = execute(ledger, self.command(target), Context(actor=actor, source="admin"))
+            outcome = execute(ledger, self.command(target), ctx)
             assert isinstance(outcome, Accepted)  # no dry run, no idempotency key
             return outcome
         except RuleViolation as exc:
@@ -102,8 +106,13 @@ class CommandForm(forms.Form):
                 self.add_error(None, str(exc))
         except NotFound as exc:
             self.add_error(None, f"{exc}.")
-        except ConcurrencyError:
-            self.add_error(None, "Someone changed this meanwhile: reload the page and retry.")
+        except ConcurrencyError as exc:
+            now_at = "" if exc.actual is None else f", it is at version {exc.actual} now"
+            self.add_error(
+                None,
+                f"The contract changed since you opened it (you saw version {exc.expected}"
+                f"{now_at}): reload it and retry. Nothing was written.",
+            )
         except pydantic.ValidationError as exc:
             for detail in exc.errors():
                 field = str(detail["loc"][-1]) if detail["loc"] else None
@@ -199,7 +208,18 @@ class DraftContractForm(CommandForm):
         )
 
 
-class ReviseDraftForm(CommandForm):
+class ContractCommandForm(CommandForm):
+    """A command on a contract the page showed: it carries the version shown, and runs
+    only if the contract is still at it, as `If-Match` does in the API."""
+
+    version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+    def pinned_version(self) -> int | None:
+        version: int = self.cleaned_data["version"]
+        return version
+
+
+class ReviseDraftForm(ContractCommandForm):
     permission, title = CONTRACTS, "Revise the draft"
     title_ = forms.CharField(label="Title", required=False)
     reference = forms.CharField(required=False)
@@ -231,7 +251,7 @@ class ReviseDraftForm(CommandForm):
         )
 
 
-class VoidContractForm(CommandForm):
+class VoidContractForm(ContractCommandForm):
     permission, title = CONTRACTS, "Void the draft"
     reason = _reason()
 
@@ -239,7 +259,7 @@ class VoidContractForm(CommandForm):
         return c.VoidContract(contract_id=target or "", reason=self.cleaned_data["reason"])
 
 
-class SignContractForm(CommandForm):
+class SignContractForm(ContractCommandForm):
     permission, title = CONTRACTS, "Sign the contract"
     signed_by = forms.CharField(help_text="comma-separated: SpaceX, Anthropic")
     effective_at = _when("Signed at (UTC)")
@@ -256,7 +276,7 @@ class SignContractForm(CommandForm):
         )
 
 
-class AmendContractForm(CommandForm):
+class AmendContractForm(ContractCommandForm):
     permission, title = CONTRACTS, "Amend the contract"
     effective_at = _when(required=True)
     capacity = CapacityField(required=False, help_text="the resources it sets; 0 removes one")
@@ -274,7 +294,7 @@ class AmendContractForm(CommandForm):
         )
 
 
-class TerminateContractForm(CommandForm):
+class TerminateContractForm(ContractCommandForm):
     permission, title = CONTRACTS, "Terminate the contract"
     effective_at = _when(required=True)
     reason = _reason()
@@ -288,7 +308,7 @@ class TerminateContractForm(CommandForm):
         )
 
 
-class AllocateCapacityForm(CommandForm):
+class AllocateCapacityForm(ContractCommandForm):
     permission, title = ALLOCATIONS, "Allocate capacity"
     allocation_id = forms.SlugField(required=False, help_text="empty: alc_<random>")
     workload = forms.SlugField()
@@ -312,7 +332,7 @@ class AllocateCapacityForm(CommandForm):
         )
 
 
-class ResizeAllocationForm(CommandForm):
+class ResizeAllocationForm(ContractCommandForm):
     permission, title = ALLOCATIONS, "Resize the allocation"
     quantity = forms.DecimalField(max_digits=30, decimal_places=6)
     effective_at = _when()
@@ -330,7 +350,7 @@ class ResizeAllocationForm(CommandForm):
         )
 
 
-class ReleaseAllocationForm(CommandForm):
+class ReleaseAllocationForm(ContractCommandForm):
     permission, title = ALLOCATIONS, "Release the allocation"
     effective_at = _when()
     reason = _reason(required=False)

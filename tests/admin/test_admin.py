@@ -40,6 +40,12 @@ def staff(*codenames: str) -> Client:
     return client
 
 
+def version(ledger: Ledger, contract_id: str) -> str:
+    """The version a contract's page shows, which its command forms carry."""
+    with ledger.read() as conn:
+        return str(queries.contract(conn, contract_id, ledger.clock()).version)
+
+
 def last_event(ledger: Ledger) -> Any:
     with ledger.read() as conn:
         [record] = ledger.store.read_page(conn, ledger.head().position - 1, 1)
@@ -186,10 +192,13 @@ def test_drafting_a_contract_is_a_ledger_command_by_the_admin_user(
 
 def test_revising_a_draft_in_the_admin_can_clear_its_reference(demo: Ledger, ops: Client) -> None:
     revise = f"{ADMIN}/contract/{ORBITAL}/command/revise/"
-    assert ops.post(revise, {"reference": "PO-7"}).status_code == 302
+    assert (
+        ops.post(revise, {"reference": "PO-7", "version": version(demo, ORBITAL)}).status_code
+        == 302
+    )
     assert orjson.loads(last_event(demo).payload)["reference"] == "PO-7"
 
-    response = ops.post(revise, {"clear_reference": "on"})
+    response = ops.post(revise, {"clear_reference": "on", "version": version(demo, ORBITAL)})
 
     assert response.status_code == 302, response.content.decode()[:2000]
     event = last_event(demo)
@@ -213,6 +222,7 @@ def test_a_refused_command_is_a_form_error_naming_rule_resource_and_instant(
             "quantity": "10001",
             "effective_at": "2026-07-01 00:00",
             "reason": "backfill",
+            "version": version(demo, LEASE),
         },
     )
     assert response.status_code == 200
@@ -256,14 +266,14 @@ def test_staff_see_and_submit_only_the_commands_they_hold(demo: Ledger) -> None:
     assert clerk.get(f"{ADMIN}/contract/{LEASE}/command/terminate/").status_code == 403
     forbidden = clerk.post(
         f"{ADMIN}/contract/{LEASE}/command/terminate/",
-        {"effective_at": "2027-01-01 00:00", "reason": "no"},
+        {"effective_at": "2027-01-01 00:00", "reason": "no", "version": version(demo, LEASE)},
     )
     assert forbidden.status_code == 403
     assert clerk.get(f"{ADMIN}/contract/add/").status_code == 403
     assert demo.head() == head
     resized = clerk.post(
         f"{ADMIN}/contract/{LEASE}/allocations/alc_training/resize/",
-        {"quantity": "40000", "reason": "shrink training"},
+        {"quantity": "40000", "reason": "shrink training", "version": version(demo, LEASE)},
     )
     assert resized.status_code == 302
     assert last_event(demo).metadata_dict()["actor"] == "clerk"

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ledger import handlers, queries
+from ledger import handlers, queries, service
 from ledger.canonical import format_timestamp
 from ledger.demo import LEASE, ORBITAL
 from ledger.domain import commands as c
@@ -1087,10 +1087,10 @@ def test_a_dry_run_retries_a_version_race_as_its_write_does(
         decision = revise(state, cmd, ctx, now)
         if not interleaved:
             interleaved.append(1)
-            handlers.execute(
+            service.execute(
                 demo,
                 c.ReviseDraft(contract_id=ORBITAL, title="retitled by someone else"),
-                handlers.Context(actor="other"),
+                service.Context(actor="other"),
             )
         return decision
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,10 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 
+from contracts.runtime import get_ledger
 from ledger.demo import load_demo
+from ledger.domain import commands as c
+from ledger.service import Context, execute
 from ledger.unit_of_work import Ledger
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -127,6 +131,29 @@ def test_staff_work_a_contract_through_the_admin(
     assert "allocation_exceeds_contract" in error
     assert "gpu.h100" in error
     assert "2028-06-01 00:00" in error
+
+    # A form left open while someone else changes the contract writes nothing.
+    page.goto(f"{base}/admin/contracts/contract/ctr_renewal/change/")
+    page.click(".ledger-actions >> text=Allocate capacity")
+    meanwhile = c.ResizeAllocation(
+        contract_id="ctr_renewal",
+        allocation_id="alc_next",
+        quantity=50000,
+        effective_at=datetime(2028, 7, 1, tzinfo=UTC),
+        reason="meanwhile",
+    )
+    execute(get_ledger(), meanwhile, Context(actor="someone-else"))
+    submit(
+        page,
+        {
+            "workload": "eval",
+            "resource": "gpu.h100",
+            "quantity": "10",
+            "effective_at": "2028-06-01 00:00",
+            "reason": "from a stale page",
+        },
+    )
+    assert "The contract changed since you opened it" in page.inner_text(".errorlist")
 
     page.goto(f"{base}/admin/contracts/limitchange/add/")
     page.fill("[name=tenant]", "anthropic")
