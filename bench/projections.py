@@ -84,7 +84,7 @@ from ledger.domain.facility import Facility
 from ledger.domain.rules import check_allocations, check_facility
 from ledger.projections import bulk
 from ledger.projections.rebuild import FLUSH_ROWS, Replay, check, rebuild
-from ledger.queries import entitlements
+from ledger.read import entitlements
 from ledger.store import ANY
 from ledger.tables import projection_sets, projection_state
 from ledger.types import utcnow

@@ -22,12 +22,13 @@ from contracts import admin_forms as f
 from contracts.charts import steps_svg
 from contracts.models import Allocation, Contract, Event, Facility, LimitChange, Party
 from contracts.runtime import get_ledger
-from ledger import directory, queries
+from ledger import read
 from ledger.canonical import parse_timestamp
 from ledger.domain import contract as contracts_domain
 from ledger.domain.events import SLUG_PATTERN
 from ledger.errors import InvalidInput, NotFound
-from ledger.feed import tenant_stream_ids
+from ledger.read import directory
+from ledger.read.feed import tenant_stream_ids
 from ledger.timeline import END_OF_TIME
 
 admin.site.site_header = "Capacity-contract ledger"
@@ -300,14 +301,14 @@ class PartyAdmin(ReadOnly):
             closed = None
             if "tenant" in party.roles:
                 try:
-                    entitlements = queries.entitlements(conn, party_id, as_of, known_at)
+                    entitlements = read.entitlements(conn, party_id, as_of, known_at)
                 except NotFound:  # registered after known_at: the page says so
                     entitlements = None
                 closed = directory.closed_through(conn, party_id)
                 start, end = _shifted(as_of, -365), _shifted(as_of, 730)
-                items: list[queries.TimelineItem] = []
+                items: list[read.TimelineItem] = []
                 if entitlements is not None:
-                    items = queries.timeline(conn, party_id, start, end, known_at=known_at)
+                    items = read.timeline(conn, party_id, start, end, known_at=known_at)
                 for resource in sorted({i.resource for i in items}):
                     chart = steps_svg(
                         resource, [i for i in items if i.resource == resource], start, end
@@ -379,7 +380,7 @@ class FacilityAdmin(ReadOnly):
         if facility is None:
             raise Http404
         with get_ledger().read() as conn:
-            view = queries.facility(conn, facility.subject, _now())
+            view = read.facility(conn, facility.subject, _now())
         context = {
             **self.admin_site.each_context(request),
             "title": f"{view.name} ({view.id})",
@@ -569,7 +570,7 @@ class ContractAdmin(ReadOnly):
             return int(shown)
         with get_ledger().read() as conn:
             try:
-                return queries.contract(conn, contract_id, _now()).version
+                return read.contract(conn, contract_id, _now()).version
             except NotFound:
                 raise Http404 from None
 
@@ -600,7 +601,7 @@ class ContractAdmin(ReadOnly):
                 if not _SLUG.fullmatch(candidate):
                     continue
                 try:
-                    view = queries.contract(conn, candidate, now)
+                    view = read.contract(conn, candidate, now)
                 except NotFound:
                     continue
                 object_id = candidate
@@ -610,10 +611,10 @@ class ContractAdmin(ReadOnly):
             # Before or after its term a contract holds nothing: show its nearest day.
             status_now = view.status
             shown_at = min(max(now, view.term.start), view.term.end - timedelta(microseconds=1))
-            view = queries.contract(conn, object_id, shown_at)
-            state = queries.contract_lifecycle(conn, object_id)
+            view = read.contract(conn, object_id, shown_at)
+            state = read.contract_lifecycle(conn, object_id)
             start, end = _shifted(view.term.start, -30), _shifted(view.term.end, 30)
-            items = queries.contract_timeline(conn, object_id, start, end)
+            items = read.contract_timeline(conn, object_id, start, end)
             history = ledger.store.read_stream(conn, contracts_domain.stream_id(object_id))
         charts = [
             mark_safe(steps_svg(r, [i for i in items if i.resource == r], start, end))

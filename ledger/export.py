@@ -23,8 +23,8 @@ from sqlalchemy import Connection, String, cast, func, select, type_coerce
 
 from ledger.canonical import format_timestamp
 from ledger.errors import FieldError, InvalidInput, PositionInFuture
-from ledger.feed import tenant_streams
-from ledger.queries import snapshot
+from ledger.read import snapshot
+from ledger.read.feed import tenant_streams
 from ledger.signing import Signer
 from ledger.tables import events
 from ledger.types import utcnow

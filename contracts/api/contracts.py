@@ -37,13 +37,13 @@ from contracts.api.schemas import (
     VoidIn,
 )
 from contracts.runtime import get_ledger
-from ledger import directory, queries
+from ledger import read
 from ledger.apikeys import ApiKey
 from ledger.domain import commands as c
 from ledger.domain import contract as contracts_domain
 from ledger.domain.events import ClearableDraftField, Term
 from ledger.errors import FieldError, InvalidInput, NotFound
-from ledger.queries import ContractView
+from ledger.read import ContractView, directory
 from ledger.service import Accepted
 
 ContractAnswer = ContractWriteOut | ContractDryRun
@@ -58,7 +58,7 @@ READ = "contracts:read"
 
 def _render(contract_id: str) -> writes.Render:
     def render(conn: Connection, outcome: Accepted) -> ContractWriteOut:
-        view = queries.contract(conn, contract_id, now())
+        view = read.contract(conn, contract_id, now())
         return ContractWriteOut(
             **view.model_dump(),
             position=outcome.position,
@@ -174,7 +174,7 @@ def list_contracts(request: HttpRequest, filters: Query[ContractFilters]) -> Con
         if value is not None
     }
     with reading() as conn:
-        items = queries.contracts(
+        items = read.contracts(
             conn,
             filters.as_of or now(),
             filters.known_at,
@@ -194,7 +194,7 @@ def get_contract(
 ) -> ContractView:
     key = require(request, READ)
     with reading() as conn:
-        view = queries.contract(conn, contract_id, at.as_of or now(), at.known_at)
+        view = read.contract(conn, contract_id, at.as_of or now(), at.known_at)
     require_tenant(key, view.tenant, "contract", contract_id)
     response["ETag"] = f'"{view.version}"'
     return view

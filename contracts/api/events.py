@@ -8,9 +8,9 @@ from contracts.api.auth import require, require_tenant
 from contracts.api.common import ERRORS, reading
 from contracts.api.schemas import EnvelopeOut, EventPage, EventQuery, StreamOut
 from contracts.runtime import get_ledger
-from ledger import directory, feed
 from ledger.errors import NotFound
 from ledger.events import RecordedEvent
+from ledger.read import directory, feed
 
 router = Router(tags=["events"])
 

@@ -14,9 +14,9 @@ from contracts.api.schemas import (
     FacilityWriteOut,
     TimeTravel,
 )
-from ledger import queries
+from ledger import read
 from ledger.domain import commands as c
-from ledger.queries import FacilityView
+from ledger.read import FacilityView
 from ledger.service import Accepted
 
 FacilityAnswer = FacilityWriteOut | FacilityDryRun
@@ -27,7 +27,7 @@ router = Router(tags=["facilities"])
 
 def _render(facility_id: str) -> writes.Render:
     def render(conn: Connection, outcome: Accepted) -> FacilityWriteOut:
-        view = queries.facility(conn, facility_id, now())
+        view = read.facility(conn, facility_id, now())
         return FacilityWriteOut(**view.model_dump(), position=outcome.position)
 
     return render
@@ -55,9 +55,7 @@ def register_facility(
 def get_facility(request: HttpRequest, facility_id: str, at: Query[TimeTravel]) -> FacilityView:
     key = require(request, "contracts:read")
     with reading() as conn:
-        return queries.facility(
-            conn, facility_id, at.as_of or now(), at.known_at, tenant=key.tenant
-        )
+        return read.facility(conn, facility_id, at.as_of or now(), at.known_at, tenant=key.tenant)
 
 
 @router.post(

@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from contracts.api.errors import problem
 from contracts.api.schemas import HealthOut, UnhealthyOut
 from contracts.runtime import get_ledger, signing_key_status
-from ledger import queries
+from ledger import read
 from ledger.errors import DatabaseUnavailable, LedgerBusy, ProjectionsStale
 
 router = Router(tags=["health"])
@@ -23,7 +23,7 @@ def health(request: HttpRequest) -> HttpResponse | HealthOut:
     says so, for monitoring to alert on."""
     try:
         with get_ledger().read(transaction=False) as conn:
-            head_position = queries.snapshot(conn).head_position  # one statement
+            head_position = read.snapshot(conn).head_position  # one statement
     except ProjectionsStale as stale:
         return problem(
             503,

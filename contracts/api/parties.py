@@ -8,9 +8,9 @@ from contracts.api import writes
 from contracts.api.auth import require, require_tenant, require_unbound
 from contracts.api.common import ERRORS, decode_cursor, encode_cursor, reading
 from contracts.api.schemas import Page, PartyDryRun, PartyIn, PartyPage, PartyWriteOut
-from ledger import directory
-from ledger.directory import PartyView
 from ledger.domain import commands as c
+from ledger.read import directory
+from ledger.read.directory import PartyView
 from ledger.service import Accepted
 
 router = Router(tags=["parties"])

@@ -19,9 +19,9 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from ledger.directory import PartyView
 from ledger.domain.events import NO_NUL_PATTERN, ClearableDraftField, ResourceCode, Role, Slug, Text
-from ledger.queries import ContractView, FacilityView, LimitView, TimelineItem
+from ledger.read import ContractView, FacilityView, LimitView, TimelineItem
+from ledger.read.directory import PartyView
 from ledger.types import Instant, Quantity, UtcDatetime
 
 DECIMAL_PATTERN = r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$"

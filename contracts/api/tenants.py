@@ -24,16 +24,16 @@ from contracts.api.schemas import (
     TimelineQuery,
     TimeTravel,
 )
-from ledger import directory, queries
+from ledger import read
 from ledger.apikeys import ApiKey
 from ledger.domain import commands as c
-from ledger.queries import Changes, Entitlements
+from ledger.read import Changes, Entitlements, directory
 from ledger.service import Accepted
 
 router = Router(tags=["tenants"])
 # Answers by (tenant, projection set, position), each valid over a span of business time.
-answers = queries.AnswerCache()
-"""Entitlement answers of this process (see `ledger.queries.AnswerCache`)."""
+answers = read.AnswerCache()
+"""Entitlement answers of this process (see `ledger.read.AnswerCache`)."""
 
 READ = "entitlements:read"
 
@@ -52,7 +52,7 @@ def change_limit(
     effective_at = body.effective_at or now()
 
     def render(conn: Connection, outcome: Accepted) -> LimitWriteOut:
-        views = queries.limits(conn, tenant, effective_at)
+        views = read.limits(conn, tenant, effective_at)
         view = next(v for v in views if (v.plan, v.limit) == (body.plan, body.limit))
         return LimitWriteOut(tenant=tenant, position=outcome.position, **view.model_dump())
 
@@ -64,7 +64,7 @@ def change_limit(
 def get_limits(request: HttpRequest, tenant: str, at: Query[TimeTravel]) -> LimitsOut:
     _tenant(request, tenant, READ)
     with reading() as conn:
-        return LimitsOut(items=queries.limits(conn, tenant, at.as_of or now(), at.known_at))
+        return LimitsOut(items=read.limits(conn, tenant, at.as_of or now(), at.known_at))
 
 
 def _period_render(tenant: str) -> writes.Render:
@@ -108,7 +108,7 @@ def get_periods(request: HttpRequest, tenant: str) -> PeriodsOut:
 def get_entitlements(request: HttpRequest, tenant: str, at: Query[TimeTravel]) -> HttpResponse:
     _tenant(request, tenant, READ)
     with reading() as conn:
-        body = queries.entitlements_json(conn, tenant, at.as_of or now(), at.known_at, answers)
+        body = read.entitlements_json(conn, tenant, at.as_of or now(), at.known_at, answers)
     return HttpResponse(body, content_type="application/json")
 
 
@@ -117,9 +117,7 @@ def get_timeline(request: HttpRequest, tenant: str, query: Query[TimelineQuery])
     """The capacity step function over [from, to), per resource, for proration."""
     _tenant(request, tenant, READ)
     with reading() as conn:
-        items = queries.timeline(
-            conn, tenant, query.from_, query.to, query.resource, query.known_at
-        )
+        items = read.timeline(conn, tenant, query.from_, query.to, query.resource, query.known_at)
     return TimelineOut(items=items)
 
 
@@ -128,4 +126,4 @@ def get_changes(request: HttpRequest, tenant: str, query: Query[ChangesQuery]) -
     """What changed since `since_position`, over business time: what billing re-bills."""
     _tenant(request, tenant, READ)
     with reading() as conn:
-        return queries.changes(conn, tenant, query.since_position, query.known_at)
+        return read.changes(conn, tenant, query.since_position, query.known_at)

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
-from ledger import queries
+from ledger import read
 from ledger.demo import LEASE, ORBITAL, load_demo
 from ledger.unit_of_work import Ledger
 
@@ -43,7 +43,7 @@ def staff(*codenames: str) -> Client:
 def version(ledger: Ledger, contract_id: str) -> str:
     """The version a contract's page shows, which its command forms carry."""
     with ledger.read() as conn:
-        return str(queries.contract(conn, contract_id, ledger.clock()).version)
+        return str(read.contract(conn, contract_id, ledger.clock()).version)
 
 
 def last_event(ledger: Ledger) -> Any:
@@ -207,7 +207,7 @@ def test_revising_a_draft_in_the_admin_can_clear_its_reference(demo: Ledger, ops
         ["reference"],
     )
     with demo.read() as conn:
-        assert queries.contract(conn, ORBITAL, demo.clock()).reference is None
+        assert read.contract(conn, ORBITAL, demo.clock()).reference is None
 
 
 def test_a_refused_command_is_a_form_error_naming_rule_resource_and_instant(

@@ -15,7 +15,8 @@ from django.db import connections
 from django.test import Client
 from sqlalchemy import Connection
 
-from ledger import directory, idempotency
+from ledger import idempotency
+from ledger.read import directory
 from ledger.store import EventStore
 from ledger.unit_of_work import Ledger
 from tests.api.conftest import ApiClient, problem

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from ledger import queries
+from ledger import read
 from ledger.demo import LEASE
 from ledger.domain import commands as c
 from ledger.service import Context, execute
@@ -18,7 +18,7 @@ START = datetime(2026, 4, 1, tzinfo=UTC)
 
 def fresh(ledger: Ledger, as_of: datetime, known_at: int | None = None) -> bytes:
     with ledger.read() as conn:
-        return queries.entitlements(conn, "anthropic", as_of, known_at).model_dump_json().encode()
+        return read.entitlements(conn, "anthropic", as_of, known_at).model_dump_json().encode()
 
 
 def served(admin: ApiClient, as_of: datetime, known_at: int | None = None) -> bytes:

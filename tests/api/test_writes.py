@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from datetime import timedelta
 from typing import Any
 
 import orjson
 import pytest
 
-from ledger import handlers, queries, service
+from ledger import handlers, read, service
 from ledger.canonical import format_timestamp
 from ledger.demo import LEASE, ORBITAL
 from ledger.domain import commands as c
@@ -994,17 +995,18 @@ def test_an_unexpected_failure_is_a_500_problem_without_details(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(queries, "entitlements_json", broken)
+    monkeypatch.setattr(read, "entitlements_json", broken)
     found = problem(admin.get("/tenants/anthropic/entitlements"), 500)
     assert "secret" not in found["detail"]
 
 
 # Batches of 2: a status filter reads on across batches of the contracts table.
-@pytest.mark.parametrize("batch", [queries.BATCH, 2])
+@pytest.mark.parametrize("batch", [read.BATCH, 2])
 def test_lists_page_with_cursors_seeing_each_item_once(
     demo: Ledger, admin: ApiClient, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
-    monkeypatch.setattr(queries, "BATCH", batch)
+    # The module, not `read.contracts` (the function it exports): `contracts()` reads BATCH there.
+    monkeypatch.setattr(sys.modules["ledger.read.contracts"], "BATCH", batch)
     for n in range(5):
         body = {"id": f"tenant-{n}", "name": f"Tenant {n}", "roles": ["tenant"]}
         assert admin.post("/parties", body).status_code == 201

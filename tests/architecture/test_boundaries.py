@@ -42,9 +42,8 @@ IMPURE = (
     "ledger.unit_of_work",
     "ledger.handlers",
     "ledger.tables",
-    "ledger.queries",
+    "ledger.read",
     "ledger.database",
-    "ledger.directory",
 )
 """What a decision must not reach for: the database, the clock, randomness, the OS."""
 

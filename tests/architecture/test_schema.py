@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from contracts.runtime import get_ledger
 from contracts.schema import alembic_config
-from ledger import directory, queries
+from ledger import read
 from ledger.bootstrap import build_ledger
 from ledger.database import make_engine
 from ledger.demo import load_demo
@@ -26,6 +26,7 @@ from ledger.errors import ProjectionsOutdated
 from ledger.projections import bulk
 from ledger.projections.documents import from_document
 from ledger.projections.rebuild import check, rebuild
+from ledger.read import directory
 from ledger.service import execute
 from ledger.tables import PROJECTION_FORMAT, metadata, projection_sets, projection_state
 from ledger.unit_of_work import Ledger
@@ -72,7 +73,7 @@ def test_migrating_across_the_projection_format_change_rebuilds_the_projections(
     call_command("migrate", verbosity=0)
 
     with ledger.read() as conn:
-        capacity = queries.entitlements(conn, "anthropic", ledger.clock()).capacity
+        capacity = read.entitlements(conn, "anthropic", ledger.clock()).capacity
         assert [e.resource for e in capacity] == ["gpu.h100", "power.mw"]
         assert conn.execute(select(projection_state.c.format)).scalar_one() == PROJECTION_FORMAT
     assert check(get_ledger()).ok
@@ -136,7 +137,7 @@ def test_an_interrupted_rebuild_leaves_the_active_set_whole_and_the_next_one_rep
     assert dropped == {index.name for index in bulk.indexes(projection_sets["b"])}
     with ledger.read() as conn:
         assert conn.execute(select(projection_state.c.active)).scalar_one() == "a"
-        assert queries.entitlements(conn, "anthropic", ledger.clock()).capacity
+        assert read.entitlements(conn, "anthropic", ledger.clock()).capacity
 
     rebuild(projected)
 

@@ -19,7 +19,7 @@ from django.core.management.base import CommandError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger import queries, verify
+from ledger import read, verify
 from ledger.canonical import canonical_json
 from ledger.demo import LEASE, ORBITAL
 from ledger.signing import Signer
@@ -465,7 +465,7 @@ def test_export_then_import_then_export_is_byte_identical(demo: Ledger, tmp_path
 
 def _entitlements(ledger: Ledger, as_of: Any) -> Any:
     with ledger.read() as conn:
-        return queries.entitlements(conn, "anthropic", as_of).model_dump(exclude={"known_at"})
+        return read.entitlements(conn, "anthropic", as_of).model_dump(exclude={"known_at"})
 
 
 def test_import_refuses_a_non_empty_ledger_and_writes_nothing(demo: Ledger, tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from ledger import queries
+from ledger import read
 from ledger.demo import LEASE, load_demo
 from ledger.domain import commands as c
 from ledger.service import Context, execute
@@ -30,25 +30,25 @@ def instants() -> list[datetime]:
 
 
 def compare(
-    ledger: Ledger, cache: queries.AnswerCache, moments: list[datetime], known_at: int | None = None
+    ledger: Ledger, cache: read.AnswerCache, moments: list[datetime], known_at: int | None = None
 ) -> None:
     with ledger.read() as conn:
         for moment in moments:
-            cached = queries.entitlements(conn, "anthropic", moment, known_at, cache)
-            fresh = queries.entitlements(conn, "anthropic", moment, known_at)
+            cached = read.entitlements(conn, "anthropic", moment, known_at, cache)
+            fresh = read.entitlements(conn, "anthropic", moment, known_at)
             assert cached.model_dump_json() == fresh.model_dump_json(), moment
 
 
 def test_cached_answers_equal_fresh_ones_as_time_moves_forward(ledger: Ledger) -> None:
     load_demo(ledger)
-    cache = queries.AnswerCache()
+    cache = read.AnswerCache()
     compare(ledger, cache, instants())
     compare(ledger, cache, instants(), known_at=10)
 
 
 def test_cached_answers_equal_fresh_ones_in_any_order(ledger: Ledger) -> None:
     load_demo(ledger)
-    cache = queries.AnswerCache()
+    cache = read.AnswerCache()
     moments = instants()
     random.Random(7).shuffle(moments)
     compare(ledger, cache, moments)
@@ -56,7 +56,7 @@ def test_cached_answers_equal_fresh_ones_in_any_order(ledger: Ledger) -> None:
 
 def test_a_write_is_seen_at_once(ledger: Ledger) -> None:
     load_demo(ledger)
-    cache = queries.AnswerCache()
+    cache = read.AnswerCache()
     moment = datetime(2026, 7, 1, tzinfo=UTC)
     compare(ledger, cache, [moment])
     execute(
@@ -71,6 +71,6 @@ def test_a_write_is_seen_at_once(ledger: Ledger) -> None:
         Context(actor="ops"),
     )
     with ledger.read() as conn:
-        answer = queries.entitlements(conn, "anthropic", moment, None, cache)
+        answer = read.entitlements(conn, "anthropic", moment, None, cache)
     assert answer.capacity[0].allocated == 200_000
     compare(ledger, cache, instants())

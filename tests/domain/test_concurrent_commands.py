@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from ledger import handlers, queries
+from ledger import handlers, read
 from ledger.domain import commands as c
 from ledger.domain.events import CapacityLine
 from ledger.errors import RuleViolation
@@ -105,9 +105,9 @@ def test_concurrent_signings_never_double_lease_a_facility(ledger: Ledger) -> No
     )
     with ledger.read() as conn:
         for moment in (START, datetime(2027, 1, 1, tzinfo=UTC), END):
-            gpu = next(r for r in queries.facility(conn, "colossus-1", moment).resources)
+            gpu = next(r for r in read.facility(conn, "colossus-1", moment).resources)
             assert gpu.reserved <= gpu.capacity
-        assert queries.facility(conn, "colossus-1", START).resources[0].reserved == 90
+        assert read.facility(conn, "colossus-1", START).resources[0].reserved == 90
     assert ledger.verify().ok
 
 
@@ -134,7 +134,7 @@ def test_concurrent_allocations_never_exceed_their_contract(ledger: Ledger) -> N
         isinstance(f, RuleViolation) and f.rule == "allocation_exceeds_contract" for f in failures
     )
     with ledger.read() as conn:
-        [gpu] = queries.entitlements(conn, "anthropic", datetime(2027, 1, 1, tzinfo=UTC)).capacity
+        [gpu] = read.entitlements(conn, "anthropic", datetime(2027, 1, 1, tzinfo=UTC)).capacity
     assert (gpu.contracted, gpu.allocated) == (100, 90)
     assert ledger.verify().ok
 

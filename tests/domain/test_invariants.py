@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import orjson
 import pytest
 
-from ledger import queries
+from ledger import read
 from ledger.bootstrap import build_ledger
 from ledger.domain import commands as c
 from ledger.domain.events import CapacityLine, Term
@@ -322,31 +322,29 @@ def payload(outcome: Outcome, index: int = 0) -> dict[str, Any]:
     return result
 
 
-def entitlement(
-    ledger: Ledger, as_of: datetime, resource: str = H100
-) -> queries.CapacityEntitlement:
+def entitlement(ledger: Ledger, as_of: datetime, resource: str = H100) -> read.CapacityEntitlement:
     with ledger.read() as conn:
-        view = queries.entitlements(conn, "anthropic", as_of)
+        view = read.entitlements(conn, "anthropic", as_of)
     return next(e for e in view.capacity if e.resource == resource)
 
 
-def entitlement_or_none(ledger: Ledger, as_of: datetime) -> queries.CapacityEntitlement | None:
+def entitlement_or_none(ledger: Ledger, as_of: datetime) -> read.CapacityEntitlement | None:
     with ledger.read() as conn:
-        view = queries.entitlements(conn, "anthropic", as_of)
+        view = read.entitlements(conn, "anthropic", as_of)
     return next((e for e in view.capacity if e.resource == H100 and e.contracted), None)
 
 
 def contracted_gpus(ledger: Ledger, as_of: datetime) -> Decimal:
     with ledger.read() as conn:
-        view = queries.contract(conn, LEASE, as_of)
+        view = read.contract(conn, LEASE, as_of)
     return next(line.quantity for line in view.capacity if line.resource == H100)
 
 
 def facility_resource(
     ledger: Ledger, as_of: datetime, resource: str = H100
-) -> queries.FacilityResource:
+) -> read.FacilityResource:
     with ledger.read() as conn:
-        view = queries.facility(conn, "colossus-1", as_of)
+        view = read.facility(conn, "colossus-1", as_of)
     return next(r for r in view.resources if r.resource == resource)
 
 
@@ -355,7 +353,7 @@ def limit_value(
 ) -> Decimal | str | None:
     """The limit's value at `as_of` ("unlimited", or None when no limit is in force)."""
     with ledger.read() as conn:
-        views = queries.limits(conn, "anthropic", as_of, known_at)
+        views = read.limits(conn, "anthropic", as_of, known_at)
     found = [v for v in views if (v.plan, v.limit) == (PLAN, limit)]
     if not found:
         return None
@@ -832,7 +830,7 @@ def test_rejects_a_second_contract_one_gpu_past_capacity_where_terms_partly_over
     )
     assert "colossus-1" in violation.detail
     with gpu_only.read() as conn:
-        assert queries.contract(conn, "second-half", utc(2027, 3, 1)).status == "draft"
+        assert read.contract(conn, "second-half", utc(2027, 3, 1)).status == "draft"
 
 
 def test_contracts_back_to_back_do_not_overlap(gpu_only: Ledger) -> None:
@@ -1193,7 +1191,7 @@ def test_a_temporary_limit_change_reverts_to_the_previous_value_afterwards(lease
     assert limit_value(leased, utc(2027, 9, 1)) == 1000
     assert limit_value(leased, utc(2027, 2, 15), known_at=before_the_boost) == 1000
     with leased.read() as conn:
-        [boost] = queries.limits(conn, "anthropic", utc(2027, 2, 15))
+        [boost] = read.limits(conn, "anthropic", utc(2027, 2, 15))
     assert (boost.effective_since, boost.until) == (utc(2027, 2, 1), utc(2027, 3, 1))
 
 
@@ -1629,7 +1627,7 @@ def test_a_dry_run_returns_the_planned_events_and_appends_nothing(colossus: Ledg
     assert isinstance(outcome, Planned)
     assert_nothing_written(colossus, before)
     with colossus.read() as conn:
-        assert queries.contract(conn, LEASE, LEASE_START).status == "draft"
+        assert read.contract(conn, LEASE, LEASE_START).status == "draft"
     assert [e.type for e in run(colossus, sign_command()).events] == [
         "ContractSigned",
         "CapacityReserved",
@@ -1645,9 +1643,9 @@ def test_a_dry_run_renders_from_its_appended_events_then_rolls_back(colossus: Le
 
     def render(conn: Any, accepted: Accepted) -> Answer:
         with colossus.read() as outside:  # another connection: nothing is committed
-            seen.append(("outside", queries.snapshot(outside).head_position))
-        seen.append(("inside", queries.snapshot(conn).head_position))
-        return Answer(0, queries.contract(conn, LEASE, LEASE_START).status)
+            seen.append(("outside", read.snapshot(outside).head_position))
+        seen.append(("inside", read.snapshot(conn).head_position))
+        return Answer(0, read.contract(conn, LEASE, LEASE_START).status)
 
     outcome = execute(
         colossus, sign_command(), dataclasses.replace(OPS, dry_run=True), render=render
@@ -1717,7 +1715,7 @@ def test_a_dry_run_that_breaks_a_rule_raises_the_same_violation(leased: Ledger) 
 
 def test_a_pinned_version_that_moved_on_is_a_concurrency_error(leased: Ledger) -> None:
     with leased.read() as conn:
-        version = queries.contract(conn, LEASE, LEASE_START).version
+        version = read.contract(conn, LEASE, LEASE_START).version
     assert version == 2  # drafted, signed
 
     stale = Context(actor="ops@anthropic.com", source="api", expected_version=version - 1)
@@ -1775,7 +1773,7 @@ def test_a_command_reads_its_contract_stream_once_and_projects_the_resize(
     assert reads.count(f"contract-{LEASE}") == 1  # the handler's; the projection reused it
     with leased.read() as conn:
         before, after = (
-            queries.entitlements(conn, "anthropic", moment).capacity
+            read.entitlements(conn, "anthropic", moment).capacity
             for moment in (utc(2026, 12, 31), utc(2027, 1, 1))
         )
     assert [(e.resource, e.allocated) for e in before if e.resource == H100] == [(H100, 100_000)]

@@ -25,7 +25,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from ledger import queries
+from ledger import read
 from ledger.domain import commands as c
 from ledger.domain.events import CapacityLine
 from ledger.errors import RuleViolation
@@ -93,7 +93,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def set_up(self) -> None:
         # Answers are also read through a cache that lives across steps, so that its spans
         # meet writes, rebuilds and every as_of the model checks.
-        self.answers = queries.AnswerCache()
+        self.answers = read.AnswerCache()
         execute(
             self.ledger, c.RegisterParty(party_id="spacex", name="SpaceX", roles=("provider",)), CTX
         )
@@ -228,7 +228,7 @@ class LedgerMachine(RuleBasedStateMachine):
         with self.ledger.read() as conn:
             for known in sorted({6, head // 2 + 3, head}):
                 for as_of in [*DAYS[::3], datetime(2026, 2, 15, tzinfo=UTC)]:
-                    found = queries.entitlements(
+                    found = read.entitlements(
                         conn, "anthropic", as_of, min(known, head), self.answers
                     )
                     capacity = {e.resource: e for e in found.capacity}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -10,10 +11,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from sqlalchemy import select, text
 
-from ledger import queries
+from ledger import read
 from ledger.demo import LEASE, ORBITAL, SCENARIO, load_demo
 from ledger.projections.rebuild import check, rebuild
-from ledger.queries import Amounts
+from ledger.read import Amounts
 from ledger.tables import projection_sets
 from ledger.unit_of_work import Ledger
 
@@ -48,9 +49,9 @@ def test_loading_the_demo_twice_appends_nothing_the_second_time(demo: Ledger) ->
 def test_entitlements_differ_between_what_was_known_then_and_now(demo: Ledger) -> None:
     then = position_before_correction(demo)
     with demo.read() as conn:
-        known_then = queries.entitlements(conn, "anthropic", at("2026-07-01"), known_at=then)
-        known_now = queries.entitlements(conn, "anthropic", at("2026-07-01"))
-        may = queries.entitlements(conn, "anthropic", at("2026-05-20"))
+        known_then = read.entitlements(conn, "anthropic", at("2026-07-01"), known_at=then)
+        known_now = read.entitlements(conn, "anthropic", at("2026-07-01"))
+        may = read.entitlements(conn, "anthropic", at("2026-05-20"))
 
     [gpu_then] = [c for c in known_then.capacity if c.resource == "gpu.h100"]
     [gpu_now] = [c for c in known_now.capacity if c.resource == "gpu.h100"]
@@ -73,8 +74,8 @@ def test_entitlements_differ_between_what_was_known_then_and_now(demo: Ledger) -
 
 def test_limits_show_the_doubling_and_the_removed_peak_cap(demo: Ledger) -> None:
     with demo.read() as conn:
-        before = {(v.plan, v.limit): v for v in queries.limits(conn, "anthropic", at("2026-05-01"))}
-        after = {(v.plan, v.limit): v for v in queries.limits(conn, "anthropic", at("2026-06-01"))}
+        before = {(v.plan, v.limit): v for v in read.limits(conn, "anthropic", at("2026-05-01"))}
+        after = {(v.plan, v.limit): v for v in read.limits(conn, "anthropic", at("2026-06-01"))}
 
     assert before[("claude-code-max", "requests-per-5h")].value == 225
     assert after[("claude-code-max", "requests-per-5h")].value == 450
@@ -90,7 +91,7 @@ def test_changes_since_before_the_correction_name_exactly_the_corrected_interval
 ) -> None:
     then = position_before_correction(demo)
     with demo.read() as conn:
-        report = queries.changes(conn, "anthropic", since_position=then)
+        report = read.changes(conn, "anthropic", since_position=then)
 
     assert [(i.resource, i.valid_from, i.valid_to) for i in report.items] == [
         ("gpu.h100", at("2026-06-01"), at("2028-05-06"))
@@ -103,7 +104,7 @@ def test_changes_since_before_the_correction_name_exactly_the_corrected_interval
 
 def test_the_timeline_is_the_step_function_over_the_requested_window(demo: Ledger) -> None:
     with demo.read() as conn:
-        items = queries.timeline(
+        items = read.timeline(
             conn, "anthropic", at("2026-05-01"), at("2028-06-01"), resource="gpu.h100"
         )
 
@@ -117,9 +118,9 @@ def test_the_timeline_is_the_step_function_over_the_requested_window(demo: Ledge
 
 def test_the_unsigned_orbital_draft_stays_out_of_every_entitlement(demo: Ledger) -> None:
     with demo.read() as conn:
-        later = queries.entitlements(conn, "anthropic", at("2029-01-01"))
-        orbital = queries.contract(conn, ORBITAL, at("2029-01-01"))
-        lease = queries.contract(conn, LEASE, at("2026-07-01"))
+        later = read.entitlements(conn, "anthropic", at("2029-01-01"))
+        orbital = read.contract(conn, ORBITAL, at("2029-01-01"))
+        lease = read.contract(conn, LEASE, at("2026-07-01"))
 
     assert later.capacity == []
     assert ORBITAL not in [c.contract_id for c in later.contracts]
@@ -130,7 +131,7 @@ def test_the_unsigned_orbital_draft_stays_out_of_every_entitlement(demo: Ledger)
 
 def test_facility_utilisation_shows_the_reservation(demo: Ledger) -> None:
     with demo.read() as conn:
-        colossus = queries.facility(conn, "colossus-1", at("2026-07-01"))
+        colossus = read.facility(conn, "colossus-1", at("2026-07-01"))
 
     gpu = next(r for r in colossus.resources if r.resource == "gpu.h100")
     assert (gpu.capacity, gpu.reserved, gpu.free) == (220_000, 220_000, 0)
@@ -163,8 +164,7 @@ def test_rebuild_reproduces_the_inline_tables_exactly_and_swaps_them_in(demo: Le
     assert check(demo).ok
     with demo.read() as conn:
         assert (
-            queries.entitlements(conn, "anthropic", at("2026-07-01")).capacity[0].allocated
-            == 210_000
+            read.entitlements(conn, "anthropic", at("2026-07-01")).capacity[0].allocated == 210_000
         )
 
 
@@ -208,7 +208,7 @@ def test_a_rebuild_reads_in_ranges_and_catches_up_with_writes_made_meanwhile(
     assert report.events == head + 1
     assert check(demo).ok
     with demo.read() as conn:
-        [gpu] = queries.entitlements(conn, "anthropic", at("2026-10-01")).capacity[:1]
+        [gpu] = read.entitlements(conn, "anthropic", at("2026-10-01")).capacity[:1]
     assert gpu.allocated == 200_000
 
 
@@ -218,7 +218,7 @@ def test_writes_after_a_rebuild_land_in_the_new_tables(demo: Ledger) -> None:
     shrink_training(demo)
     assert check(demo).ok
     with demo.read() as conn:
-        [gpu] = queries.entitlements(conn, "anthropic", at("2026-10-01")).capacity[:1]
+        [gpu] = read.entitlements(conn, "anthropic", at("2026-10-01")).capacity[:1]
     assert gpu.allocated == 200_000
 
 
@@ -293,20 +293,21 @@ def test_unknown_tenant_is_not_found(demo: Ledger) -> None:
     from ledger.errors import NotFound
 
     with demo.read() as conn, pytest.raises(NotFound):
-        queries.entitlements(conn, "nobody", at("2026-07-01"))
+        read.entitlements(conn, "nobody", at("2026-07-01"))
 
 
-@pytest.mark.parametrize("batch", [queries.BATCH, 1])
+@pytest.mark.parametrize("batch", [read.BATCH, 1])
 def test_contract_lists_read_on_in_batches_until_the_page_is_full(
     demo: Ledger, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
-    monkeypatch.setattr(queries, "BATCH", batch)
+    # The module, not `read.contracts` (the function it exports): `contracts()` reads BATCH there.
+    monkeypatch.setattr(sys.modules["ledger.read.contracts"], "BATCH", batch)
     as_of = datetime(2026, 7, 1, tzinfo=UTC)
     with demo.read(transaction=False) as conn:
-        every = [v.id for v in queries.contracts(conn, as_of)]
+        every = [v.id for v in read.contracts(conn, as_of)]
         assert every == sorted([LEASE, ORBITAL])
-        assert [v.id for v in queries.contracts(conn, as_of, status="active")] == [LEASE]
-        assert [v.id for v in queries.contracts(conn, as_of, status="draft")] == [ORBITAL]
-        assert [v.id for v in queries.contracts(conn, as_of, limit=1)] == every[:1]
-        assert [v.id for v in queries.contracts(conn, as_of, after=every[0])] == every[1:]
-        assert queries.contracts(conn, as_of, limit=0) == []
+        assert [v.id for v in read.contracts(conn, as_of, status="active")] == [LEASE]
+        assert [v.id for v in read.contracts(conn, as_of, status="draft")] == [ORBITAL]
+        assert [v.id for v in read.contracts(conn, as_of, limit=1)] == every[:1]
+        assert [v.id for v in read.contracts(conn, as_of, after=every[0])] == every[1:]
+        assert read.contracts(conn, as_of, limit=0) == []

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from contracts.api.ratelimit import TokenBuckets
 from contracts.charts import steps_svg
-from ledger.queries import TimelineItem
+from ledger.read import TimelineItem
 
 
 class Clock:

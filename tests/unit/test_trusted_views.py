@@ -1,4 +1,4 @@
-"""`queries.trusted` builds the same view `model_construct` does, for every view built with it."""
+"""`read.trusted` builds the same view `model_construct` does, for every view built with it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ledger.queries import (
+from ledger.read import (
     CapacityEntitlement,
     ContractBrief,
     ContractShare,

@@ -17,7 +17,8 @@ from ledger.domain import contract as contracts_domain
 from ledger.domain import facility as facilities_domain
 from ledger.domain import party as parties_domain
 from ledger.errors import NotFound
-from ledger.queries import View, snapshot
+from ledger.read.knowledge import snapshot
+from ledger.read.views import View
 from ledger.tables import KNOWN_FOREVER, events
 
 PARTY_PREFIX = parties_domain.stream_id("")

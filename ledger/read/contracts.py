@@ -1,0 +1,221 @@
+"""Contracts as known at a position: one, a filtered page of them, one contract's timeline,
+and its lifecycle now."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Connection, select
+
+from ledger.domain import contract as contracts_domain
+from ledger.errors import NotFound
+from ledger.projections.documents import from_document
+from ledger.read.knowledge import KnownAt, knowledge, snapshot
+from ledger.read.series import total
+from ledger.read.views import (
+    AllocationView,
+    CapacityLineView,
+    ContractView,
+    Knowledge,
+    TermView,
+    TimelineItem,
+)
+from ledger.tables import KNOWN_FOREVER, ProjectionTables
+from ledger.timeline import END_OF_TIME, Segment
+
+BATCH = 200
+"""Contracts read per statement by the contract list, and their allocations with them."""
+
+
+def _allocations_at(
+    conn: Connection, tables: ProjectionTables, contract_ids: Sequence[str], position: int
+) -> dict[str, list[tuple[int, str]]]:
+    """(version, document) of each allocation of `contract_ids` as known at `position`."""
+    found: dict[str, list[tuple[int, str]]] = {c: [] for c in contract_ids}
+    if not contract_ids:
+        return found
+    a = tables.allocations
+    rows = conn.execute(
+        select(a.c.contract_id, a.c.version, a.c.document).where(
+            a.c.contract_id.in_(list(contract_ids)),
+            a.c.known_from <= position,
+            a.c.known_to > position,
+        )
+    )
+    for contract_id, version, document in rows:
+        found[contract_id].append((version, document))
+    return found
+
+
+def _contract_state(
+    conn: Connection, tables: ProjectionTables, contract_id: str, position: int
+) -> contracts_domain.Contract | None:
+    c = tables.contracts
+    document = conn.execute(
+        select(c.c.document).where(
+            c.c.contract_id == contract_id,
+            c.c.known_from <= position,
+            c.c.known_to > position,
+        )
+    ).scalar()
+    if document is None:
+        return None
+    allocations = _allocations_at(conn, tables, [contract_id], position)[contract_id]
+    return from_document(document, allocations)
+
+
+def contract(
+    conn: Connection, contract_id: str, as_of: datetime, known_at: KnownAt = None
+) -> ContractView:
+    snap = snapshot(conn)
+    known = knowledge(conn, snap, known_at)
+    state = _contract_state(conn, snap.tables, contract_id, known.position)
+    if state is None:
+        raise NotFound("contract", contract_id)
+    return contract_view(state, as_of, known)
+
+
+def contract_view(
+    state: contracts_domain.Contract, as_of: datetime, known: Knowledge
+) -> ContractView:
+    schedule = state.schedule()
+    # Quantities describe the contract's terms, so they are read inside its term even when
+    # as_of is not (status says where as_of falls); an allocation not begun by then shows
+    # the quantity it begins with.
+    moment = state.term_instant(as_of)
+    return ContractView(
+        id=state.contract_id,
+        provider=state.provider,
+        tenant=state.tenant,
+        facility=state.facility,
+        title=state.title,
+        reference=state.reference,
+        commercial_terms=state.commercial_terms,
+        status=state.status_at(as_of),
+        term=TermView(start=schedule.start, end=schedule.end),
+        capacity=[
+            CapacityLineView(resource=r, quantity=q, unit=state.units.get(r))
+            for r, q in state.capacity_at(moment).items()
+            if q  # an amendment to "0" removes the resource (docs/api.md)
+        ],
+        allocations=[
+            AllocationView(
+                allocation_id=a.allocation_id,
+                workload=a.workload,
+                resource=a.resource,
+                quantity=a.quantity_at(max(moment, a.start)),
+                until=a.until,
+                released=a.released,
+            )
+            for a in state.allocations
+        ],
+        version=state.version,
+        signed_at=state.signed_at,
+        signed_by=list(state.signed_by),
+        terminated_at=state.terminated_at,
+        voided_at=state.voided_at,
+        known_at=known,
+    )
+
+
+def contracts(
+    conn: Connection,
+    as_of: datetime,
+    known_at: KnownAt = None,
+    *,
+    status: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+    **filters: str,
+) -> list[ContractView]:
+    """Contracts matching `filters` (tenant, provider, facility) and `status` at `as_of`,
+    ordered by id, starting after the id `after`, at most `limit` of them."""
+    snap = snapshot(conn)
+    known = knowledge(conn, snap, known_at)
+    c = snap.tables.contracts
+    query = select(c.c.contract_id, c.c.document).where(
+        c.c.known_from <= known.position, c.c.known_to > known.position
+    )
+    for column, value in filters.items():
+        query = query.where(c.c[column] == value)
+    query = query.order_by(c.c.contract_id)
+    # Status is judged at as_of by the domain's rules, so a status filter reads on until the
+    # page is full: in batches after the last id read, which needs no server-side cursor
+    # (and so no transaction block: see `Ledger.read`).
+    batch_size = BATCH if status is not None or limit is None else min(limit, BATCH)
+    views: list[ContractView] = []
+    if limit is not None and limit <= 0:
+        return views
+    last = after
+    while True:
+        batch_query = query if last is None else query.where(c.c.contract_id > last)
+        batch = conn.execute(batch_query.limit(batch_size)).all()
+        allocations = _allocations_at(
+            conn, snap.tables, [row.contract_id for row in batch], known.position
+        )
+        for row in batch:
+            state = from_document(row.document, allocations[row.contract_id])
+            view = contract_view(state, as_of, known)
+            if status is None or view.status == status:
+                views.append(view)
+                if limit is not None and len(views) >= limit:
+                    return views
+        if len(batch) < batch_size:
+            return views
+        last = batch[-1].contract_id
+
+
+def contract_timeline(
+    conn: Connection,
+    contract_id: str,
+    start: datetime,
+    end: datetime,
+    known_at: KnownAt = None,
+) -> list[TimelineItem]:
+    """One contract's contracted and allocated capacity over [start, end), per resource."""
+    snap = snapshot(conn)
+    known = knowledge(conn, snap, known_at)
+    state = _contract_state(conn, snap.tables, contract_id, known.position)
+    if state is None:
+        raise NotFound("contract", contract_id)
+    items = []
+    for resource in sorted(state.resources()):
+        steps = state.contracted(resource) + state.allocated(resource, by_workload=False)
+        cursor = start
+        for segment in [*steps.segments(), Segment(END_OF_TIME, END_OF_TIME, {})]:
+            lo, hi = max(segment.valid_from, start), min(segment.valid_to, end)
+            if lo > cursor:
+                items.append(_timeline_item(resource, cursor, min(lo, end), {}))
+            if lo < hi:
+                items.append(_timeline_item(resource, lo, hi, segment.value))
+            cursor = max(cursor, hi)
+            if cursor >= end:
+                break
+    return items
+
+
+def _timeline_item(
+    resource: str, lo: datetime, hi: datetime, value: Mapping[str, Decimal]
+) -> TimelineItem:
+    return TimelineItem(
+        resource=resource,
+        valid_from=lo,
+        valid_to=None if hi == END_OF_TIME else hi,
+        contracted=total(dict(value), "c:"),
+        allocated=total(dict(value), "allocated"),
+    )
+
+
+def contract_lifecycle(conn: Connection, contract_id: str) -> str:
+    """draft, voided, signed or terminated, as the ledger knows it now."""
+    contracts = snapshot(conn).tables.contracts
+    found: str | None = conn.execute(
+        select(contracts.c.lifecycle).where(
+            contracts.c.contract_id == contract_id, contracts.c.known_to == KNOWN_FOREVER
+        )
+    ).scalar()
+    if found is None:
+        raise NotFound("contract", contract_id)
+    return found
