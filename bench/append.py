@@ -71,8 +71,9 @@ from sqlalchemy import (
     select,
 )
 
-from ledger.database import begin_write, make_engine
 from ledger.events import RecordedEvent
+from ledger.sql.dialect import dialect_of
+from ledger.sql.engine import make_engine
 from ledger.store import ANY
 from ledger.tables import events
 from ledger.tables import metadata as ledger_metadata
@@ -148,7 +149,7 @@ def row_of(record: RecordedEvent) -> dict[str, object]:
 @contextmanager
 def write_connection(engine: Engine) -> Iterator[Connection]:
     """A transaction started the way the ledger starts its own (BEGIN IMMEDIATE on SQLite)."""
-    with engine.connect() as conn, begin_write(conn):
+    with engine.connect() as conn, dialect_of(conn).begin_write(conn):
         yield conn
 
 

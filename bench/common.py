@@ -42,8 +42,8 @@ from sqlalchemy import Engine, create_engine  # noqa: E402
 from sqlalchemy.engine import URL  # noqa: E402
 
 from ledger.canonical import canonical_json  # noqa: E402
-from ledger.database import normalise_url  # noqa: E402
 from ledger.events import Event, EventRegistry, Metadata, NewEvent  # noqa: E402
+from ledger.sql.engine import normalise_url  # noqa: E402
 from ledger.types import Quantity  # noqa: E402
 
 console = Console()

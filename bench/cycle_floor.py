@@ -29,7 +29,7 @@ import psycopg
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
-from ledger.database import DatabaseSettings, make_engine
+from ledger.sql.engine import DatabaseSettings, make_engine
 
 Statement = tuple[str, str, Any]  # (how: execute / executemany / commit, sql, parameters)
 

@@ -43,9 +43,10 @@ from common import (
 from rich.table import Table
 from sqlalchemy import select
 
-from ledger.database import make_engine
 from ledger.export import ExportFilter, Tally, export_chunks, resolve
-from ledger.store import ANY, ENVELOPE_COLUMNS
+from ledger.sql.engine import make_engine
+from ledger.sql.events import ENVELOPE_COLUMNS
+from ledger.store import ANY
 from ledger.tables import events
 from ledger.unit_of_work import Ledger
 

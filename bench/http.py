@@ -71,8 +71,8 @@ from sqlalchemy.engine import make_url
 from ledger import apikeys
 from ledger.bootstrap import build_ledger
 from ledger.canonical import format_timestamp
-from ledger.database import make_engine, normalise_url
 from ledger.projections.rebuild import rebuild
+from ledger.sql.engine import make_engine, normalise_url
 from ledger.types import utcnow
 
 

@@ -95,10 +95,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
 from ledger.bootstrap import build_ledger
-from ledger.database import make_engine, normalise_url
 from ledger.domain.commands import ResizeAllocation
 from ledger.projections.rebuild import rebuild
 from ledger.service import Context, execute
+from ledger.sql.engine import make_engine, normalise_url
 from ledger.store import ANY
 from ledger.tables import events
 from ledger.types import utcnow

@@ -76,7 +76,6 @@ from rich.table import Table
 from sqlalchemy import Engine, func, select
 
 from ledger.bootstrap import build_ledger
-from ledger.database import make_engine
 from ledger.domain import registry
 from ledger.domain.aggregates import Aggregate, evolve
 from ledger.domain.contract import Contract
@@ -85,6 +84,7 @@ from ledger.domain.rules import check_allocations, check_facility
 from ledger.projections import bulk
 from ledger.projections.rebuild import FLUSH_ROWS, Replay, check, rebuild
 from ledger.read import entitlements
+from ledger.sql.engine import make_engine
 from ledger.store import ANY
 from ledger.tables import projection_sets, projection_state
 from ledger.types import utcnow

@@ -8,7 +8,7 @@ from typing import Any
 import dj_database_url
 from sqlalchemy.engine import URL
 
-from ledger.database import DatabaseSettings
+from ledger.sql.engine import DatabaseSettings
 
 
 def django_database(url: str, var_dir: Path, ledger: DatabaseSettings) -> dict[str, Any]:
@@ -58,3 +58,9 @@ def sqlalchemy_url(settings_dict: dict[str, Any]) -> URL:
         port=int(settings_dict["PORT"]) if settings_dict.get("PORT") else None,
         database=settings_dict["NAME"],
     )
+
+
+def stores_timestamps_as_text(connection: Any) -> bool:
+    """Whether the ledger's timestamps are RFC 3339 text in this Django connection's
+    database (SQLite; `ledger.sql.types.UtcTimestamp`) rather than `timestamptz`."""
+    return bool(connection.vendor == "sqlite")

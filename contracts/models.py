@@ -14,6 +14,7 @@ import orjson
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from contracts.database import stores_timestamps_as_text
 from ledger.canonical import format_timestamp, parse_timestamp
 
 if TYPE_CHECKING:  # Django's fields are generic only to the type checker
@@ -29,7 +30,7 @@ class LedgerTimestamp(_DateTimeField):
     def get_db_prep_value(
         self, value: Any, connection: BaseDatabaseWrapper, prepared: bool = False
     ) -> Any:
-        if connection.vendor == "sqlite" and isinstance(value, datetime):
+        if stores_timestamps_as_text(connection) and isinstance(value, datetime):
             return format_timestamp(value)
         return super().get_db_prep_value(value, connection, prepared)
 

@@ -15,9 +15,9 @@ from django.db import connections
 
 from contracts.database import sqlalchemy_url
 from ledger.bootstrap import build_ledger
-from ledger.database import make_engine
 from ledger.errors import InvalidInput
 from ledger.signing import Signer
+from ledger.sql.engine import make_engine
 from ledger.unit_of_work import Ledger
 
 _lock = threading.Lock()

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from contracts import runtime
 from contracts.database import sqlalchemy_url
 from ledger.bootstrap import build_ledger
-from ledger.database import make_engine
 from ledger.projections.rebuild import rebuild
+from ledger.sql.engine import make_engine
 from ledger.tables import PROJECTION_FORMAT, projection_state
 
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from contracts.database import django_database
-from ledger.database import DatabaseSettings
+from ledger.sql.engine import DatabaseSettings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("LEDGER_VAR_DIR", BASE_DIR / "var"))

@@ -19,13 +19,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Connection, String, cast, func, select, type_coerce
+from sqlalchemy import Connection, select
 
 from ledger.canonical import format_timestamp
 from ledger.errors import FieldError, InvalidInput, PositionInFuture
 from ledger.read import snapshot
 from ledger.read.feed import tenant_streams
 from ledger.signing import Signer
+from ledger.sql.dialect import dialect_of
 from ledger.tables import events
 from ledger.types import utcnow
 from ledger.verify import CSV_COLUMNS, manifest_body
@@ -101,20 +102,6 @@ def _csv_rows(rows: Sequence[Row]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _uuid_text(conn: Connection, column: Any) -> Any:
-    return (
-        cast(column, String) if conn.dialect.name == "postgresql" else type_coerce(column, String)
-    )
-
-
-def _timestamp_text(conn: Connection, column: Any) -> Any:
-    """The canonical RFC 3339 text the hashes use, made by the database (SQLite stores
-    timestamps in that form already)."""
-    if conn.dialect.name != "postgresql":
-        return type_coerce(column, String)
-    return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-
-
 def resolve(conn: Connection, wanted: ExportFilter) -> ExportFilter:
     """`wanted` with `up_to` fixed (the head if unset), so the file can be made again."""
     head = snapshot(conn).head_position
@@ -131,16 +118,17 @@ def resolve(conn: Connection, wanted: ExportFilter) -> ExportFilter:
 
 def _rows(conn: Connection, wanted: ExportFilter) -> Iterator[Sequence[Row]]:
     assert wanted.up_to is not None
+    dialect = dialect_of(conn)
     c = events.c
     columns = [
         c.position,
-        _uuid_text(conn, c.event_id),
+        dialect.uuid_text(c.event_id),
         c.stream_id,
         c.stream_version,
         c.type,
         c.schema_version,
-        _timestamp_text(conn, c.effective_at),
-        _timestamp_text(conn, c.recorded_at),
+        dialect.timestamp_text(c.effective_at),
+        dialect.timestamp_text(c.recorded_at),
         c.payload,
         c.metadata,
         c.prev_hash,

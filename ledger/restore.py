@@ -27,7 +27,8 @@ from ledger.domain.aggregates import Aggregate, evolve
 from ledger.errors import InvalidInput, LedgerError
 from ledger.events import Metadata, RecordedEvent
 from ledger.projections.rebuild import rebuild
-from ledger.store import ENVELOPE_COLUMNS, Head
+from ledger.sql.events import ENVELOPE_COLUMNS
+from ledger.store import Head
 from ledger.tables import PROJECTIONS_INCOMPLETE, events, head, projection_state
 from ledger.unit_of_work import Ledger
 from ledger.verify import Broken, ChainChecker, read_jsonl

@@ -18,11 +18,11 @@ from sqlalchemy.exc import OperationalError
 
 from ledger import idempotency
 from ledger.chain import Verification, verify_chain
-from ledger.database import begin_write
 from ledger.errors import ConcurrencyError, DatabaseUnavailable, IdempotencyRace, LedgerBusy
 from ledger.events import EventRegistry, NewEvent, RecordedEvent
 from ledger.idempotency import IdempotencyRecord
 from ledger.snapshots import Snapshots
+from ledger.sql.dialect import dialect_of
 from ledger.store import EventStore, ExpectedVersion, Head
 from ledger.types import utcnow
 
@@ -125,10 +125,9 @@ class Ledger:
         self.projections = list(projections)
         self.store = EventStore(registry, clock)
         self.snapshots = Snapshots()
+        self.dialect = dialect_of(engine)
         # SQLite's writes keep their connections between transactions: see _sqlite_write.
-        self._idle_writers: list[Connection] | None = (
-            [] if engine.dialect.name == "sqlite" else None
-        )
+        self._idle_writers: list[Connection] | None = [] if self.dialect.keeps_writers else None
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -146,7 +145,7 @@ class Ledger:
         try:
             if self._idle_writers is None:
                 with self.engine.connect() as conn:
-                    yield from self._transaction(conn, begin_write(conn), commit)
+                    yield from self._transaction(conn, self.dialect.begin_write(conn), commit)
             else:
                 yield from self._sqlite_write(self._idle_writers, commit)
         except DRIVER_OPERATIONAL_ERRORS as exc:
@@ -177,7 +176,7 @@ class Ledger:
         and its transaction object's begin and commit, was a quarter of a one-event append
         (about 30 µs, bench/peer.py). A statement that does go through SQLAlchemy inside
         still may: its autobegin finds the driver's transaction open (see
-        `ledger.database`), and the transaction then ends through SQLAlchemy.
+        `ledger.sql.engine`), and the transaction then ends through SQLAlchemy.
         """
         try:
             conn = idle.pop()
@@ -186,7 +185,7 @@ class Ledger:
         driver = conn.connection.driver_connection
         assert driver is not None
         try:
-            driver.execute("BEGIN IMMEDIATE")  # the write lock, up front: see begin_write
+            driver.execute("BEGIN IMMEDIATE")  # the write lock, up front: see SQLite.begin_write
             try:
                 yield UnitOfWork(conn, self)
             except BaseException:
@@ -209,8 +208,13 @@ class Ledger:
             idle.pop().close()
 
     @contextmanager
-    def read(self, *, transaction: bool = True) -> Iterator[Connection]:
+    def read(self, *, transaction: bool = True, snapshot: bool = False) -> Iterator[Connection]:
         """A read-only connection; its transaction is rolled back at the end.
+
+        `snapshot=True`: every statement reads the same snapshot (REPEATABLE READ on
+        PostgreSQL; a SQLite transaction is one snapshot anyway), for reads that must
+        agree across statements: a verification, an export and its manifest, a rebuild's
+        comparison.
 
         `transaction=False` is for reads whose statements are each consistent on their own:
         one statement, or statements pinned to a position read first (a projection's rows
@@ -225,8 +229,10 @@ class Ledger:
         """
         try:
             with self.engine.connect() as conn:
-                if not transaction and conn.dialect.name == "postgresql":
-                    conn.execution_options(isolation_level="AUTOCOMMIT")
+                if snapshot:
+                    self.dialect.read_snapshot(conn)
+                elif not transaction:
+                    self.dialect.untransacted(conn)
                 yield conn
         except DRIVER_OPERATIONAL_ERRORS as exc:
             failure = database_failure(exc, "a read waited too long for a lock")
@@ -254,9 +260,7 @@ class Ledger:
 
     def verify(self, on_progress: Callable[[int], None] | None = None) -> Verification:
         """Recompute the whole chain, in one consistent read."""
-        with self.engine.connect() as conn, conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        with self.read(snapshot=True) as conn:
             head = self.store.head(conn)
             # No upper bound: rows smuggled in past the head must be seen, and reported.
             return verify_chain(self.store.read_all(conn), head, on_progress)

@@ -9,7 +9,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection
 
-from ledger.database import make_engine
+from ledger.sql.engine import make_engine
 from ledger.tables import metadata
 
 config = context.config

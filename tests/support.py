@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from ledger.canonical import GENESIS_HASH
-from ledger.database import begin_write
 from ledger.events import Event, EventRegistry
+from ledger.sql.dialect import dialect_of
 from ledger.tables import PROJECTION_FORMAT, head, metadata, projection_state
 from ledger.types import Quantity, UtcDatetime
 
@@ -40,7 +40,7 @@ class SteppingClock:
 @contextmanager
 def append_only_disabled(conn: Connection) -> Iterator[None]:
     """Lift the append-only triggers inside `conn`'s transaction (to simulate tampering)."""
-    if conn.dialect.name == "postgresql":
+    if dialect_of(conn).postgres:
         conn.exec_driver_sql("ALTER TABLE ledger_events DISABLE TRIGGER USER")
         yield
         conn.exec_driver_sql("ALTER TABLE ledger_events ENABLE TRIGGER USER")
@@ -59,7 +59,7 @@ def append_only_disabled(conn: Connection) -> Iterator[None]:
 
 def reset_ledger(engine: Engine) -> None:
     """Empty every ledger table and rewind the head to genesis."""
-    with engine.connect() as conn, begin_write(conn):
+    with engine.connect() as conn, dialect_of(conn).begin_write(conn):
         with append_only_disabled(conn):
             for table in reversed(metadata.sorted_tables):
                 if table not in (head, projection_state):

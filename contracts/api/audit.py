@@ -38,11 +38,6 @@ def _filter(key: ApiKey, query: ExportQuery) -> ExportFilter:
     return ExportFilter(tenant=tenant, start=query.from_, end=query.to, up_to=query.up_to)
 
 
-def _read_snapshot(conn: Any) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-
-
 @router.get("/audit/export", response=ERRORS, openapi_extra={"responses": {"200": FILE_RESPONSE}})
 def export(request: HttpRequest, query: Query[ExportQuery]) -> StreamingHttpResponse:
     """The events as JSONL (canonical envelopes) or CSV, streamed; pass the X-Ledger-Up-To
@@ -54,8 +49,7 @@ def export(request: HttpRequest, query: Query[ExportQuery]) -> StreamingHttpResp
         wanted = resolve(conn, wanted)
 
     def stream() -> Iterator[bytes]:
-        with get_ledger().read() as conn:
-            _read_snapshot(conn)
+        with get_ledger().read(snapshot=True) as conn:
             yield from export_chunks(conn, wanted, fmt)
 
     response = StreamingHttpResponse(stream(), content_type=MEDIA_TYPES[fmt])
@@ -69,8 +63,7 @@ def export_manifest(request: HttpRequest, query: Query[ExportQuery]) -> dict[str
     """The signed manifest of the export with the same filters and up_to."""
     key = require(request, SCOPE)
     signer = get_signer()
-    with get_ledger().read() as conn:
-        _read_snapshot(conn)
+    with get_ledger().read(snapshot=True) as conn:
         wanted = resolve(conn, _filter(key, query))
         return build_manifest(conn, wanted, query.format, signer)
 

@@ -17,15 +17,15 @@ builds them again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Index, Table, delete
+from sqlalchemy import Connection, Index, Table
 
-from ledger.canonical import format_timestamp
 from ledger.projections.projector import AllocationRow, ContractRow
 from ledger.projections.series import Row
-from ledger.tables import ProjectionTables, UtcTimestamp
+from ledger.sql.dialect import dialect_of
+from ledger.tables import ProjectionTables
 
 Loaded = ContractRow | AllocationRow | Row
 
@@ -43,11 +43,7 @@ def indexes(tables: ProjectionTables) -> list[Index]:
 def empty(conn: Connection, tables: ProjectionTables) -> None:
     """Delete every row of the set and drop its secondary indexes."""
     all_tables = (*_loaded_tables(tables), tables.series)
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("TRUNCATE " + ", ".join(t.name for t in all_tables))
-    else:
-        for table in all_tables:
-            conn.execute(delete(table))
+    dialect_of(conn).empty(conn, all_tables)
     for index in indexes(tables):
         index.drop(conn, checkfirst=True)
 
@@ -108,36 +104,4 @@ class BulkWriter:
     def _load(
         conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
     ) -> None:
-        if not conn.in_transaction():
-            conn.begin()
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        names = ", ".join(columns)
-        if conn.dialect.name == "postgresql":
-            with (
-                driver.cursor() as cursor,
-                cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy,
-            ):
-                for row in rows:
-                    copy.write_row(row)
-            return
-        # SQLite stores timestamps as their canonical text (see `UtcTimestamp`).
-        stamps = [
-            i for i, name in enumerate(columns) if isinstance(table.c[name].type, UtcTimestamp)
-        ]
-        text = _sqlite_row(stamps)
-        placeholders = ", ".join("?" * len(columns))
-        driver.executemany(
-            f"INSERT INTO {table.name} ({names}) VALUES ({placeholders})", map(text, rows)
-        )
-
-
-def _sqlite_row(stamps: Sequence[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
-    def text(row: tuple[Any, ...]) -> tuple[Any, ...]:
-        values = list(row)
-        for i in stamps:
-            if values[i] is not None:
-                values[i] = format_timestamp(values[i])
-        return tuple(values)
-
-    return text
+        dialect_of(conn).load(conn, table, columns, rows)

@@ -35,11 +35,11 @@ from ledger.domain.events import (
 )
 from ledger.domain.facility import Facility
 from ledger.domain.party import LimitEntry, Party
-from ledger.driver import Driver, driver_connection, in_style, pipelined
 from ledger.errors import ProjectionsStale
 from ledger.events import Event, EventRegistry, RecordedEvent
 from ledger.projections.documents import allocation_document, to_document
 from ledger.projections.series import Interval, Row, SeriesKey, SeriesStore, SqlSeriesStore, rewrite
+from ledger.sql.driver import Driver, driver_connection, in_style, pipelined
 from ledger.store import EventStore
 from ledger.tables import (
     KNOWN_FOREVER,

@@ -21,7 +21,6 @@ from sqlalchemy import Connection, Table, bindparam, func, insert, select, updat
 
 from ledger.domain.aggregates import Aggregate, evolve
 from ledger.domain.contract import Allocation, Contract
-from ledger.driver import Driver
 from ledger.events import EventRegistry, RecordedEvent
 from ledger.projections import bulk
 from ledger.projections.bulk import (
@@ -38,6 +37,7 @@ from ledger.projections.projector import (
     project_event,
 )
 from ledger.projections.series import MemorySeriesStore, Row
+from ledger.sql.driver import Driver
 from ledger.tables import (
     KNOWN_FOREVER,
     PROJECTION_FORMAT,
@@ -287,10 +287,8 @@ def _rebuild(ledger: Ledger, on_progress: Progress | None) -> RebuildReport:
         # One transaction per index: on SQLite each holds the write lock while it builds.
         with ledger.write() as uow:
             index.create(uow.conn, checkfirst=True)
-    if ledger.engine.dialect.name == "postgresql":
-        with ledger.write() as uow:
-            for table in (target.timeline, target.contracts, target.allocations):
-                uow.conn.exec_driver_sql(f"ANALYZE {table.name}")
+    with ledger.write() as uow:
+        ledger.dialect.analyze(uow.conn, (target.timeline, target.contracts, target.allocations))
 
     with ledger.write() as uow:
         # The head lock holds writers back while the last events are folded in.
@@ -371,9 +369,7 @@ def check(ledger: Ledger, on_progress: Progress | None = None) -> CheckReport:
     contracts: list[ContractRow] = []
     allocations: list[AllocationRow] = []
     replay = Replay(ledger.registry, timeline.extend, contracts.extend, allocations.extend)
-    with ledger.engine.connect() as conn, conn.begin():
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    with ledger.read(snapshot=True) as conn:
         active = projection_sets[conn.execute(select(projection_state.c.active)).scalar_one()]
         for record in _read(ledger, conn, 0):
             replay.feed((record,))

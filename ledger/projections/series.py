@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from ledger.driver import Driver, in_style
+from ledger.sql.driver import Driver, in_style
 from ledger.tables import KNOWN_FOREVER, ProjectionTables
 
 
@@ -78,7 +78,7 @@ def rewrite(
 
 @dataclass(frozen=True)
 class _Statements:
-    """The inline writer's statements for one table set (see ledger.driver)."""
+    """The inline writer's statements for one table set (see ledger.sql.driver)."""
 
     current: str
     close: str  # + the ids' placeholders

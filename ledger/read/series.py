@@ -14,7 +14,8 @@ from sqlalchemy import BigInteger, Connection, String, and_, bindparam, case, se
 from ledger import exact
 from ledger.canonical import parse_timestamp
 from ledger.read.views import CapacityEntitlement, ContractShare, LimitView, WorkloadShare, trusted
-from ledger.tables import KNOWN_FOREVER, ProjectionTables, UtcTimestamp, projection_sets
+from ledger.sql.types import UtcTimestamp
+from ledger.tables import KNOWN_FOREVER, ProjectionTables, projection_sets
 
 
 def vector(value: str) -> dict[str, Decimal]:

@@ -43,7 +43,7 @@ IMPURE = (
     "ledger.handlers",
     "ledger.tables",
     "ledger.read",
-    "ledger.database",
+    "ledger.sql",
 )
 """What a decision must not reach for: the database, the clock, randomness, the OS."""
 

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from contracts.database import django_database, sqlalchemy_url
-from ledger.database import DatabaseSettings, make_engine, normalise_url
+from ledger.sql.engine import DatabaseSettings, make_engine, normalise_url
 from ledger.unit_of_work import Ledger
 
 

@@ -18,7 +18,6 @@ from contracts.runtime import get_ledger
 from contracts.schema import alembic_config
 from ledger import read
 from ledger.bootstrap import build_ledger
-from ledger.database import make_engine
 from ledger.demo import load_demo
 from ledger.domain import registry
 from ledger.domain.commands import RegisterParty
@@ -28,6 +27,7 @@ from ledger.projections.documents import from_document
 from ledger.projections.rebuild import check, rebuild
 from ledger.read import directory
 from ledger.service import execute
+from ledger.sql.engine import make_engine
 from ledger.tables import PROJECTION_FORMAT, metadata, projection_sets, projection_state
 from ledger.unit_of_work import Ledger
 

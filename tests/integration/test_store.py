@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, func, select
 
-from ledger import store as store_module
 from ledger.canonical import GENESIS_HASH, canonical_json, chain_hash
 from ledger.errors import (
     ConcurrencyError,
@@ -337,8 +336,7 @@ def test_a_stream_version_taken_since_it_was_read_is_a_concurrency_error(
     event and several go to the database differently (PostgreSQL: one statement, COPY):
     both must name the conflict, and write nothing."""
     append(store_ledger, [opened("acct-a")], {"acct-a": NO_STREAM})
-    postgres = store_ledger.engine.dialect.name == "postgresql"
-    dialect = store_module._Postgres if postgres else store_module._SQLite
+    dialect = store_ledger.dialect.events
     real_lock_head = dialect.lock_head
 
     def stale_lock_head(conn: Connection, streams: list[str]) -> tuple[Any, ...]:

@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, insert, select
 
-from ledger.database import DatabaseSettings, make_engine
 from ledger.errors import ConcurrencyError, IdempotencyConflict, LedgerBusy
 from ledger.events import NewEvent, RecordedEvent
 from ledger.idempotency import IdempotencyRecord, fingerprint
+from ledger.sql.engine import DatabaseSettings, make_engine
 from ledger.store import NO_STREAM
 from ledger.unit_of_work import Folded, Ledger, UnitOfWork
 from tests.support import AccountOpened, Deposited

@@ -49,11 +49,7 @@ class Command(BaseCommand):
         )
         try:
             signer = get_signer()
-            with ledger.read() as conn:
-                if conn.dialect.name == "postgresql":
-                    conn.exec_driver_sql(
-                        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
-                    )
+            with ledger.read(snapshot=True) as conn:
                 wanted = resolve(conn, wanted)
                 tally = Tally()
                 assert wanted.up_to is not None

@@ -74,7 +74,7 @@ class Driver:
 
     def moment(self, stored: Any) -> datetime:
         """A stored timestamp read back: psycopg returns UTC datetimes (the session runs in
-        UTC, see ledger.database); SQLite returns the text."""
+        UTC, see ledger.sql.engine); SQLite returns the text."""
         return stored if self.postgres else datetime.fromisoformat(stored)
 
     def pipelined(self) -> bool:

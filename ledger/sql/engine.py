@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -94,23 +94,10 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> Engine:
 def _begin_read_snapshot(dbapi_connection: Any) -> None:
     """SQLAlchemy's BEGIN on SQLite: a deferred transaction, whose reads share one snapshot
     (pysqlite runs in autocommit, see `isolation_level` above). A writer has begun
-    already, with the write lock: see `begin_write`."""
+    already, with the write lock: see `SQLite.begin_write` in ledger.sql.dialect."""
     driver = dbapi_connection.driver_connection
     if not driver.in_transaction:
         driver.execute("BEGIN")
-
-
-def begin_write(conn: Connection) -> RootTransaction:
-    """Begin `conn`'s transaction for a writer.
-
-    SQLite: with the write lock taken up front (`BEGIN IMMEDIATE`), waiting up to the busy
-    timeout for it. A deferred transaction that reads and then writes fails with
-    SQLITE_BUSY at once when another writer got there first, which a ledger must not do.
-    A refusal arrives as the driver's `sqlite3.OperationalError`.
-    """
-    if conn.dialect.name == "sqlite":
-        conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
-    return conn.begin()
 
 
 def _postgres_engine(url: URL, settings: DatabaseSettings) -> Engine:
