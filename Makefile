@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1:8000
 LEDGER_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
 
-.PHONY: install install-bench serve test test-unit lint openapi
+.PHONY: install install-bench serve test test-unit test-old-schemas lint openapi
 
 # Stamps: the runtime set (requirements.txt), the dev set on top of it, the bench set.
 $(BIN)/.runtime: requirements.txt
@@ -56,6 +56,11 @@ endif
 # below answers nowhere, and tests/unit/conftest.py refuses a test that asks for one).
 test-unit: $(BIN)/.dev
 	DATABASE_URL=postgresql://nobody@127.0.0.1:9/none $(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+# The API and admin tests on a ledger whose registrations, allocations and limit changes
+# are all stored by an older schema (tests/old_schemas.py): every read must upcast them.
+test-old-schemas: $(BIN)/.dev
+	LEDGER_TEST_OLD_SCHEMAS=1 $(BIN)/python -m pytest tests/api tests/admin tests/integration/test_old_schemas.py $(PYTEST_ARGS)
 
 lint: $(BIN)/.dev
 	$(BIN)/ruff check .

@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -20,7 +21,15 @@ from django.utils.safestring import mark_safe
 
 from contracts import admin_forms as f
 from contracts.charts import steps_svg
-from contracts.models import Allocation, Contract, Event, Facility, LimitChange, Party
+from contracts.models import (
+    Allocation,
+    Contract,
+    Event,
+    Facility,
+    LimitChange,
+    Party,
+    current_payload,
+)
 from contracts.runtime import get_ledger
 from ledger import read
 from ledger.canonical import parse_timestamp
@@ -630,7 +639,7 @@ class ContractAdmin(ReadOnly):
                 {
                     "record": record,
                     "meta": record.metadata_dict(),
-                    "change": record.payload,
+                    "change": orjson.dumps(current_payload(record)).decode(),
                 }
                 for record in history
             ],

@@ -8,7 +8,7 @@ writes through them: every change is a ledger command (contracts/admin_forms.py)
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar
 
 import orjson
 from django.db import models
@@ -16,6 +16,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from contracts.database import stores_timestamps_as_text
 from ledger.canonical import format_timestamp, parse_timestamp
+from ledger.domain import registry
 
 if TYPE_CHECKING:  # Django's fields are generic only to the type checker
     _DateTimeField = models.DateTimeField[Any, Any]
@@ -71,8 +72,8 @@ class Event(models.Model):
 
     @property
     def data(self) -> dict[str, Any]:
-        result: dict[str, Any] = orjson.loads(self.payload)
-        return result
+        """The payload as the current schema of its type has it (older versions upcast)."""
+        return current_payload(self)
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -83,6 +84,24 @@ class Event(models.Model):
     def subject(self) -> str:
         """The id of the party, facility or contract whose stream this is."""
         return self.stream_id.split("-", 1)[1]
+
+
+class Stored(Protocol):
+    """A stored event, as a row of this model or as the store's `RecordedEvent`."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def schema_version(self) -> int: ...
+    @property
+    def payload(self) -> str: ...
+
+
+def current_payload(stored: Stored) -> dict[str, Any]:
+    """A stored payload decoded through the registry, as the JSON of its current model."""
+    event = registry.decode(stored.type, stored.schema_version, stored.payload)
+    result: dict[str, Any] = orjson.loads(registry.encode(event))
+    return result
 
 
 _E = TypeVar("_E", bound="Event")

@@ -18,12 +18,15 @@ from contracts.runtime import dispose_all, get_ledger
 from ledger.signing import Signer
 from ledger.types import utcnow
 from ledger.unit_of_work import Ledger
-from tests import support
+from tests import old_schemas, support
 
 REQUIRE_POSTGRES = os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1"
 WALL_CLOCK = os.environ.get("LEDGER_TEST_WALL_CLOCK")
 """Runs the suite with the machine's clock moved (time-machine), e.g. to 2031: a test that
 reads the wall clock instead of the ledger's fixed one then fails."""
+OLD_SCHEMAS = os.environ.get("LEDGER_TEST_OLD_SCHEMAS") == "1"
+"""Runs the suite on a ledger whose registrations, allocations and limit changes are all
+stored by an older schema (tests/old_schemas.py)."""
 
 
 def backend() -> str:
@@ -37,10 +40,16 @@ def pytest_report_header() -> list[str]:
     ]
     if WALL_CLOCK:
         lines.append(f"wall clock moved to {WALL_CLOCK}")
+    if OLD_SCHEMAS:
+        lines.append(
+            f"stored by older schemas: {', '.join(c.__name__ for c in old_schemas.BUMPED)}"
+        )
     return lines
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if OLD_SCHEMAS:
+        old_schemas.install()
     if WALL_CLOCK:
         import time_machine
 

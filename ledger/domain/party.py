@@ -17,6 +17,20 @@ def stream_id(party_id: str) -> str:
     return f"party-{party_id}"
 
 
+PERIOD_EVENTS = (PeriodClosed.event_type, PeriodReopened.event_type)
+"""The events that set where a party's books are closed through: the latest one wins."""
+
+
+def books_closed_through(latest_period_event: Event | None) -> datetime | None:
+    """Where a party's books are closed through, given the latest of its PERIOD_EVENTS
+    (None: never closed, so open)."""
+    if latest_period_event is None:
+        return None
+    if not isinstance(latest_period_event, PeriodClosed | PeriodReopened):
+        raise TypeError(f"{latest_period_event.event_type} does not close or reopen books")
+    return latest_period_event.through
+
+
 @dataclass(frozen=True, slots=True)
 class LimitEntry:
     """One LimitChanged: `value` (None when unlimited) holds from effective_at until `until`."""
@@ -109,10 +123,8 @@ class Party:
                 limits = dict(self.limits)
                 limits[key] = (*limits.get(key, ()), entry)
                 return evolved(self, limits=tuple(limits.items()))
-            case PeriodClosed():
-                return evolved(self, closed_through=event.through)
-            case PeriodReopened():
-                return evolved(self, closed_through=event.through)
+            case PeriodClosed() | PeriodReopened():
+                return evolved(self, closed_through=books_closed_through(event))
         raise TypeError(f"{event.event_type} does not belong to a party stream")
 
 

@@ -6,17 +6,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, select
 
 from ledger import exact
 from ledger.domain import facility as facilities_domain
+from ledger.domain.events import FacilityRegistered
 from ledger.errors import NotFound
 from ledger.projections.projector import FACILITY
 from ledger.read.knowledge import KnownAt, knowledge, snapshot
+from ledger.read.payloads import opening
 from ledger.read.series import in_force_rows, rows, total, vector
 from ledger.read.views import FacilityContract, FacilityResource, FacilityView
-from ledger.tables import ProjectionTables, events
+from ledger.tables import ProjectionTables
 from ledger.timeline import ZERO
 
 
@@ -46,7 +47,11 @@ def facility(
     the other tenants reserve."""
     snap = snapshot(conn)
     known = knowledge(conn, snap, known_at)
-    records = _facility_registration(conn, facility_id, known.position)
+    registered = opening(
+        conn, facilities_domain.stream_id(facility_id), FacilityRegistered, known_at=known.position
+    )
+    if registered is None:
+        raise NotFound("facility", facility_id)
     resources, shares = [], []
     for row in in_force_rows(conn, snap.tables, facility_id, (FACILITY,), as_of, known.position):
         vec = vector(row.value)
@@ -78,9 +83,9 @@ def facility(
         ]
     return FacilityView(
         id=facility_id,
-        provider=records["provider"],
-        name=records["name"],
-        location=records["location"],
+        provider=registered.provider,
+        name=registered.name,
+        location=registered.location,
         as_of=as_of,
         known_at=known,
         resources=resources,
@@ -89,18 +94,3 @@ def facility(
             for cid, res, q in sorted(shares)
         ],
     )
-
-
-def _facility_registration(conn: Connection, facility_id: str, known_at: int) -> dict[str, Any]:
-    """The facility's registration, if the ledger knew of it at position `known_at`."""
-    payload = conn.execute(
-        select(events.c.payload).where(
-            events.c.stream_id == facilities_domain.stream_id(facility_id),
-            events.c.stream_version == 1,
-            events.c.position <= known_at,
-        )
-    ).scalar()
-    if payload is None:
-        raise NotFound("facility", facility_id)
-    result: dict[str, Any] = orjson.loads(payload)
-    return result

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-import orjson
-from sqlalchemy import Connection, String, bindparam, select
+from sqlalchemy import Connection, Row, String, bindparam, select
 
 from ledger.domain import party as parties_domain
+from ledger.domain.events import PartyRegistered
 from ledger.errors import NotFound, ProjectionsStale
+from ledger.read.payloads import decoded
 from ledger.read.views import Knowledge
 from ledger.store import EventStore
 from ledger.tables import (
@@ -61,6 +63,7 @@ _REGISTRATION = events.c.stream_id == _STREAM, events.c.stream_version == 1
 
 _SNAPSHOT_OF_TENANT = _SNAPSHOT.add_columns(
     select(events.c.position).where(*_REGISTRATION).scalar_subquery().label("registered_at"),
+    select(events.c.schema_version).where(*_REGISTRATION).scalar_subquery().label("version"),
     select(events.c.payload).where(*_REGISTRATION).scalar_subquery().label("registration"),
 )
 
@@ -82,9 +85,13 @@ def tenant_snapshot(conn: Connection, tenant: str) -> Snapshot:
     _require_built(row.format)
     # A party that is not a tenant (a provider) has no entitlements to answer with: an
     # empty answer would read as "nothing in force" for a mistyped tenant.
-    if row.registered_at is None or "tenant" not in orjson.loads(row.registration)["roles"]:
+    if row.registered_at is None or "tenant" not in _registered(row).roles:
         raise NotFound("tenant", tenant)
     return Snapshot(projection_sets[row.active], row.position, row.recorded_at, row.registered_at)
+
+
+def _registered(row: Row[Any]) -> PartyRegistered:
+    return decoded(PartyRegistered.event_type, row.version, row.registration, PartyRegistered)
 
 
 def tenant_knowledge(

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import cast
 
 from ledger.domain import contract as contracts
-from ledger.domain import events as ev
 from ledger.domain import facility as facilities
 from ledger.domain import party as parties
 from ledger.domain.aggregates import Aggregate, fold
@@ -25,10 +24,6 @@ SNAPSHOT_FROM_VERSION = 32
 events costs less than keeping their states alive (measured: snapshots of every 5-event
 contract slowed a command cycle by 5-10%, most likely the garbage collector walking the
 kept states)."""
-
-
-PERIOD_EVENTS = (ev.PeriodClosed.event_type, ev.PeriodReopened.event_type)
-"""The events that set where a party's books are closed through (the latest one wins)."""
 
 
 class State:
@@ -81,11 +76,9 @@ class State:
         either committed before this read (and is seen) or commits after this command.
         """
         stream = parties.stream_id(party_id)
-        version, latest = self.uow.locked_stream_tail(stream, PERIOD_EVENTS)
+        version, latest = self.uow.locked_stream_tail(stream, parties.PERIOD_EVENTS)
         if version == 0:
             raise NotFound("party", party_id)
-        if latest is None:
-            return None
-        event = latest.decode(self.uow.registry)
-        assert isinstance(event, ev.PeriodClosed | ev.PeriodReopened)
-        return event.through
+        return parties.books_closed_through(
+            None if latest is None else latest.decode(self.uow.registry)
+        )

@@ -66,3 +66,30 @@ def test_no_ledger_module_is_longer_than_one_reader_holds() -> None:
         for path in LEDGER.rglob("*.py")
     }
     assert {name: n for name, n in lengths.items() if n > LONGEST_LEDGER_MODULE} == {}
+
+
+PAYLOAD_READERS = {
+    # The registry, which decodes (and upcasts) a payload, and the envelope it travels in.
+    "ledger/events.py",
+    # The read side's way to the registry, and a registration read in the snapshot's
+    # statement and handed to it.
+    "ledger/read/payloads.py",
+    "ledger/read/knowledge.py",
+    # The admin's way to the registry.
+    "contracts/models.py",
+    # The envelope as stored, byte for byte: hashed and signed, never read for meaning.
+    "ledger/export.py",
+    "contracts/api/events.py",
+}
+
+
+def test_payloads_are_read_through_the_registry_only() -> None:
+    """A payload parsed by hand misses the upcasters of every older schema version."""
+    offenders = [
+        f"{path.relative_to(LEDGER.parent)}:{node.lineno}"
+        for path in _sources()
+        if not _at_home(path) and str(path.relative_to(LEDGER.parent)) not in PAYLOAD_READERS
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr == "payload"
+    ]
+    assert offenders == []
