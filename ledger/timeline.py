@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from ledger.exact import add, subtract
 from ledger.exact import total as exact_total
@@ -182,6 +183,29 @@ class Steps:
                 continue
             result.append((time, value))
         return Steps(tuple(result))
+
+
+V = TypeVar("V")
+
+
+def gap_filled(
+    pieces: Iterable[tuple[datetime, datetime, V]], start: datetime, end: datetime, gap: V
+) -> list[tuple[datetime, datetime, V]]:
+    """Pieces (ordered, not overlapping) clipped to [start, end), every uncovered span
+    between them given the value `gap`: a window read as one unbroken step function."""
+    result: list[tuple[datetime, datetime, V]] = []
+    cursor = start
+    for valid_from, valid_to, value in pieces:
+        lo, hi = max(valid_from, start), min(valid_to, end)
+        if lo >= hi:
+            continue
+        if lo > cursor:
+            result.append((cursor, lo, gap))
+        result.append((lo, hi, value))
+        cursor = hi
+    if cursor < end:
+        result.append((cursor, end, gap))
+    return result
 
 
 def exceeds(a: Vec, b: Vec) -> bool:

@@ -23,7 +23,7 @@ from ledger.read.views import (
     TimelineItem,
 )
 from ledger.tables import KNOWN_FOREVER, ProjectionTables
-from ledger.timeline import END_OF_TIME, Segment
+from ledger.timeline import EMPTY, END_OF_TIME, gap_filled
 
 BATCH = 200
 """Contracts read per statement by the contract list, and their allocations with them."""
@@ -183,16 +183,9 @@ def contract_timeline(
     items = []
     for resource in sorted(state.resources()):
         steps = state.contracted(resource) + state.allocated(resource, by_workload=False)
-        cursor = start
-        for segment in [*steps.segments(), Segment(END_OF_TIME, END_OF_TIME, {})]:
-            lo, hi = max(segment.valid_from, start), min(segment.valid_to, end)
-            if lo > cursor:
-                items.append(_timeline_item(resource, cursor, min(lo, end), {}))
-            if lo < hi:
-                items.append(_timeline_item(resource, lo, hi, segment.value))
-            cursor = max(cursor, hi)
-            if cursor >= end:
-                break
+        pieces = ((s.valid_from, s.valid_to, s.value) for s in steps.segments())
+        for lo, hi, value in gap_filled(pieces, start, end, EMPTY):
+            items.append(_timeline_item(resource, lo, hi, value))
     return items
 
 

@@ -18,7 +18,7 @@ from ledger.read.knowledge import KnownAt, tenant_knowledge
 from ledger.read.series import rows, total, vector
 from ledger.read.views import Amounts, ChangeItem, Changes, LimitAmounts, TimelineItem
 from ledger.tables import ProjectionTables
-from ledger.timeline import END_OF_TIME
+from ledger.timeline import END_OF_TIME, gap_filled
 
 
 def _series_rows(
@@ -56,23 +56,6 @@ def _resources(
     return [row.key for row in rows(conn, query.order_by(s.c.key))]
 
 
-def _steps(
-    rows: list[Any], start: datetime, end: datetime
-) -> list[tuple[datetime, datetime, dict[str, Decimal]]]:
-    """Rows clipped to [start, end), with the gaps filled by empty values."""
-    result: list[tuple[datetime, datetime, dict[str, Decimal]]] = []
-    cursor = start
-    for row in rows:
-        lo, hi = max(row.valid_from, start), min(row.valid_to, end)
-        if lo > cursor:
-            result.append((cursor, lo, {}))
-        result.append((lo, hi, vector(row.value)))
-        cursor = hi
-    if cursor < end:
-        result.append((cursor, end, {}))
-    return result
-
-
 def timeline(
     conn: Connection,
     tenant: str,
@@ -95,7 +78,9 @@ def timeline(
         rows = _series_rows(
             conn, snap.tables, SeriesKey(tenant, CAPACITY, name), start, end, known.position
         )
-        for lo, hi, vec in _steps(rows, start, end):
+        pieces = ((row.valid_from, row.valid_to, vector(row.value)) for row in rows)
+        empty: dict[str, Decimal] = {}
+        for lo, hi, vec in gap_filled(pieces, start, end, empty):
             items.append(
                 TimelineItem(
                     resource=name,
@@ -154,17 +139,8 @@ def _diff(
     kind: str, key: str, before: list[Any], after: list[Any], start: datetime, end: datetime
 ) -> list[ChangeItem]:
     def values(rows: list[Any]) -> list[tuple[datetime, datetime, str | None]]:
-        result: list[tuple[datetime, datetime, str | None]] = []
-        cursor = start
-        for row in rows:
-            lo, hi = max(row.valid_from, start), min(row.valid_to, end)
-            if lo > cursor:
-                result.append((cursor, lo, None))
-            result.append((lo, hi, row.value))
-            cursor = hi
-        if cursor < end:
-            result.append((cursor, end, None))
-        return result
+        pieces = ((row.valid_from, row.valid_to, row.value) for row in rows)
+        return gap_filled(pieces, start, end, None)
 
     old, new = values(before), values(after)
     cuts = sorted({p for lo, hi, _ in old + new for p in (lo, hi)})
