@@ -31,11 +31,11 @@ from contracts.models import (
     current_payload,
 )
 from contracts.runtime import get_ledger
+from contracts.time_travel import TimeTravelForm
 from ledger import read
-from ledger.canonical import parse_timestamp
 from ledger.domain import contract as contracts_domain
 from ledger.domain.events import SLUG_PATTERN
-from ledger.errors import InvalidInput, NotFound
+from ledger.errors import NotFound
 from ledger.read import directory
 from ledger.read.feed import tenant_stream_ids
 from ledger.timeline import END_OF_TIME
@@ -52,19 +52,6 @@ def _now() -> datetime:
 
 def _can(request: HttpRequest, permission: str) -> bool:
     return bool(request.user.has_perm(f"contracts.{permission}"))
-
-
-def _when(request: HttpRequest, name: str) -> datetime | None:
-    """An instant from the query string; None when absent or not one the ledger holds."""
-    text = request.GET.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        moment = parse_timestamp(text if "T" in text else f"{text}T00:00:00+00:00")
-    except InvalidInput:
-        return None
-    # Every interval ends at END_OF_TIME at the latest: later is the last instant before it.
-    return min(moment, END_OF_TIME - timedelta(microseconds=1))
 
 
 EARLIEST = datetime.min.replace(tzinfo=UTC)
@@ -291,15 +278,8 @@ class PartyAdmin(ReadOnly):
 
     def tenant_page(self, request: HttpRequest, party_id: str) -> HttpResponse:
         party_id = _slug(party_id)
-        as_of = _when(request, "as_of") or _now()
-        known_text = request.GET.get("known_at", "").strip()
-        known_at: int | datetime | None = None
-        if known_text.isascii() and known_text.isdigit():
-            # Past the head is the head (and `int` refuses more than 4,300 digits).
-            digits = known_text.lstrip("0") or "0"
-            known_at = int(digits) if len(digits) <= 15 else 2**53 - 1
-        elif known_text:
-            known_at = _when(request, "known_at")
+        travel = TimeTravelForm(request.GET)
+        question = travel.question()
         with get_ledger().read() as conn:
             try:
                 party = directory.party(conn, party_id)
@@ -308,7 +288,8 @@ class PartyAdmin(ReadOnly):
             entitlements = None
             charts = []
             closed = None
-            if "tenant" in party.roles:
+            if "tenant" in party.roles and question is not None:
+                as_of, known_at = question["as_of"] or _now(), question["known_at"]
                 try:
                     entitlements = read.entitlements(conn, party_id, as_of, known_at)
                 except NotFound:  # registered after known_at: the page says so
@@ -329,11 +310,13 @@ class PartyAdmin(ReadOnly):
             "opts": self.opts,
             "party": party,
             "is_tenant": "tenant" in party.roles,
+            "travel": travel,
+            "understood": question is not None,
             "entitlements": entitlements,
             "charts": charts,
             "closed_through": closed,
             "as_of": request.GET.get("as_of", ""),
-            "known_at": known_text,
+            "known_at": request.GET.get("known_at", ""),
             "can_periods": _can(request, f.PARTIES),
             "can_limits": _can(request, f.LIMITS),
         }

@@ -7,9 +7,17 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 
-from ledger.canonical import format_decimal, format_timestamp
+from ledger.canonical import MAX_SAFE_INTEGER, format_decimal, format_timestamp
 from ledger.errors import InvalidTimestamp
 from ledger.exact import OutOfRange, bounded
 from ledger.timeline import END_OF_TIME
@@ -104,6 +112,46 @@ Instant = Annotated[
 ]
 """An instant as a client may write it: RFC 3339 with any offset, read as the same
 instant in UTC (an offset is notation, not data). Naive timestamps are refused."""
+
+
+LedgerPosition = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
+"""A position in the log as a client writes it: past 2**53 - 1 no JSON number is exact."""
+
+PointOfKnowledge = LedgerPosition | Instant
+"""What a `known_at` names: a position, or an instant (the last event recorded by then)."""
+
+_POINT_OF_KNOWLEDGE: TypeAdapter[int | datetime] = TypeAdapter(PointOfKnowledge)
+_INSTANT: TypeAdapter[datetime] = TypeAdapter(Instant)
+
+
+def _first_message(exc: ValidationError) -> str:
+    messages = [error["msg"].removeprefix("Value error, ") for error in exc.errors()]
+    return messages[-1]
+
+
+def parse_point_of_knowledge(text: str) -> int | datetime:
+    """A `known_at` from a query string: read alike by the API and the admin. Raises
+    ValueError with the reason."""
+    text = text.strip()
+    try:
+        return _POINT_OF_KNOWLEDGE.validate_python(text)
+    except ValidationError as exc:
+        if text.isascii() and text.isdigit():
+            raise ValueError(
+                f"positions run from 0 to {MAX_SAFE_INTEGER}: {text} is past them"
+            ) from None
+        raise ValueError(
+            f"{text!r} is neither a position (0 to {MAX_SAFE_INTEGER}) nor an RFC 3339 "
+            f"instant: {_first_message(exc)}"
+        ) from None
+
+
+def parse_instant(text: str) -> datetime:
+    """An instant from a query string, read as the API reads one. Raises ValueError."""
+    try:
+        return _INSTANT.validate_python(text.strip())
+    except ValidationError as exc:
+        raise ValueError(f"{text!r} is not an RFC 3339 instant: {_first_message(exc)}") from None
 
 
 def utcnow() -> datetime:

@@ -22,7 +22,7 @@ from pydantic import (
 from ledger.domain.events import NO_NUL_PATTERN, ClearableDraftField, ResourceCode, Role, Slug, Text
 from ledger.read import ContractView, FacilityView, LimitView, TimelineItem
 from ledger.read.directory import PartyView
-from ledger.types import Instant, Quantity, UtcDatetime
+from ledger.types import Instant, LedgerPosition, PointOfKnowledge, Quantity, UtcDatetime
 
 DECIMAL_PATTERN = r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$"
 UNSIGNED_PATTERN = DECIMAL_PATTERN.replace("-?", "")
@@ -67,8 +67,8 @@ PositiveDecimal = Annotated[
 ]
 
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=NO_NUL_PATTERN)]
-Position = Annotated[int, Field(ge=0, le=2**53 - 1)]
-KnownAt = Position | Instant
+Position = LedgerPosition
+KnownAt = PointOfKnowledge
 CommercialTerms = dict[
     Annotated[str, StringConstraints(pattern=NO_NUL_PATTERN)],
     Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL_PATTERN)],

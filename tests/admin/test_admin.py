@@ -4,6 +4,7 @@ permissions per command family, and no way to edit or delete a row directly."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -124,8 +125,56 @@ def test_ids_of_more_digits_than_int_reads_are_not_found(demo: Ledger, ops: Clie
     for kind in ("facility", "party", "allocation"):
         assert ops.get(f"{ADMIN}/{kind}/{digits}/change/").status_code == 404, kind
     page = ops.get(f"{ADMIN}/party/anthropic/page/?known_at={digits}")
-    assert page.status_code == 200  # past the head is the head
-    assert page.context["entitlements"] is not None
+    assert page.status_code == 200
+    assert page.context["entitlements"] is None  # refused, as the API refuses it
+    assert "positions run from 0 to 9007199254740991" in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("as_of=1 July 2026", "is not an RFC 3339 instant"),
+        ("as_of=2026-07-01T00:00:00%2B25:00", "is not an RFC 3339 instant"),
+        ("known_at=yesterday", "is neither a position"),
+        ("known_at=-1", "is neither a position"),
+        ("known_at=9007199254740992", "positions run from 0 to 9007199254740991"),
+        ("as_of=2026-07-01&known_at=2026-13-01", "is neither a position"),
+    ],
+)
+def test_a_box_the_ledger_cannot_read_shows_why_and_no_answer(
+    demo: Ledger, ops: Client, query: str, reason: str
+) -> None:
+    page = ops.get(f"{ADMIN}/party/anthropic/page/?{query}")
+    assert page.status_code == 200
+    assert page.context["entitlements"] is None
+    assert page.context["charts"] == []
+    body = page.content.decode()
+    assert 'id="time-travel-errors"' in body
+    assert reason in body
+    assert 'id="entitlements"' not in body
+
+
+@pytest.mark.parametrize(
+    ("as_of", "known_at"),
+    [
+        ("2026-07-01", "2026-12-31"),
+        ("2026-07-01T00:00", "2026-12-31 00:00:00"),
+        ("2026-07-01T02:00:00%2B02:00", "2026-12-31T02:00:00%2B02:00"),
+    ],
+)
+def test_the_page_reads_its_shorthand_as_utc_instants(
+    demo: Ledger, ops: Client, as_of: str, known_at: str
+) -> None:
+    """A date alone is midnight UTC; a datetime-local value is UTC, as the boxes say."""
+    page = ops.get(f"{ADMIN}/party/anthropic/page/?as_of={as_of}&known_at={known_at}")
+    shown = page.context["entitlements"]
+    midnight = datetime(2026, 7, 1, tzinfo=UTC)
+    with demo.read() as conn:
+        expected = read.entitlements(
+            conn, "anthropic", midnight, datetime(2026, 12, 31, tzinfo=UTC)
+        )
+    assert shown.as_of == midnight
+    assert shown.known_at == expected.known_at
 
 
 def test_filters_and_search_find_the_right_rows(demo: Ledger, ops: Client) -> None:
@@ -372,9 +421,10 @@ def test_pages_at_the_edges_of_time_and_bad_urls_never_fail(demo: Ledger, ops: C
     for kind in ("party", "facility", "allocation"):
         for object_id in ("abc", "1" * 40, "\u00b2", "\u0661"):  # superscript 2, Arabic-Indic 1
             assert ops.get(f"{ADMIN}/{kind}/{object_id}/change/").status_code == 404
-    # Past the end of time is its last instant, where nothing is in force: not today's answer.
+    # Past the end of time is refused, as the API refuses it: not today's answer.
     late = ops.get(f"{ADMIN}/party/anthropic/page/?as_of=9999-12-31T12:00:00Z")
-    assert late.context["entitlements"].capacity == []
+    assert late.context["entitlements"] is None
+    assert "instants must be before 9999-12-31" in late.content.decode()
 
 
 def test_registering_a_facility_in_the_admin_with_its_in_service_date_needs_no_reason(
