@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, event, text
 
 from ledger.canonical import GENESIS_HASH
 from ledger.events import Event, EventRegistry
@@ -35,6 +35,21 @@ class SteppingClock:
         with self._lock:
             self._now += self._step
             return self._now
+
+
+@contextmanager
+def recorded_statements(engine: Engine) -> Iterator[list[str]]:
+    """Every SQL statement `engine` runs inside the block, in order."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 @contextmanager

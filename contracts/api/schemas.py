@@ -19,6 +19,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from ledger.domain.contract import Status
 from ledger.domain.events import NO_NUL_PATTERN, ClearableDraftField, ResourceCode, Role, Slug, Text
 from ledger.read import ContractView, FacilityView, LimitView, TimelineItem
 from ledger.read.directory import PartyView
@@ -104,7 +105,7 @@ class ContractFilters(TimeTravel, Page):
     tenant: Slug | None = None
     provider: Slug | None = None
     facility: Slug | None = None
-    status: Literal["draft", "voided", "signed", "active", "expired", "terminated"] | None = None
+    status: Status | None = None
 
 
 class TimelineQuery(In):

@@ -11,9 +11,9 @@ as modules, the queries and views from here.
 
 from ledger.read.contracts import (
     BATCH,
+    ContractPage,
     contract,
-    contract_lifecycle,
-    contract_timeline,
+    contract_page,
     contract_view,
     contracts,
 )
@@ -62,6 +62,7 @@ __all__ = [
     "ChangeItem",
     "Changes",
     "ContractBrief",
+    "ContractPage",
     "ContractShare",
     "ContractView",
     "Entitlements",
@@ -79,8 +80,7 @@ __all__ = [
     "WorkloadShare",
     "changes",
     "contract",
-    "contract_lifecycle",
-    "contract_timeline",
+    "contract_page",
     "contract_view",
     "contracts",
     "entitlements",

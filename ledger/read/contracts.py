@@ -4,6 +4,7 @@ and its lifecycle now."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -22,7 +23,7 @@ from ledger.read.views import (
     TermView,
     TimelineItem,
 )
-from ledger.tables import KNOWN_FOREVER, ProjectionTables
+from ledger.tables import ProjectionTables
 from ledger.timeline import EMPTY, END_OF_TIME, gap_filled
 
 BATCH = 200
@@ -167,19 +168,9 @@ def contracts(
         last = batch[-1].contract_id
 
 
-def contract_timeline(
-    conn: Connection,
-    contract_id: str,
-    start: datetime,
-    end: datetime,
-    known_at: KnownAt = None,
+def _timeline(
+    state: contracts_domain.Contract, start: datetime, end: datetime
 ) -> list[TimelineItem]:
-    """One contract's contracted and allocated capacity over [start, end), per resource."""
-    snap = snapshot(conn)
-    known = knowledge(conn, snap, known_at)
-    state = _contract_state(conn, snap.tables, contract_id, known.position)
-    if state is None:
-        raise NotFound("contract", contract_id)
     items = []
     for resource in sorted(state.resources()):
         steps = state.contracted(resource) + state.allocated(resource, by_workload=False)
@@ -187,6 +178,34 @@ def contract_timeline(
         for lo, hi, value in gap_filled(pieces, start, end, EMPTY):
             items.append(_timeline_item(resource, lo, hi, value))
     return items
+
+
+@dataclass(frozen=True)
+class ContractPage:
+    """A contract as one page shows it, from one read: its view at `as_of`, the instant
+    inside its term whose quantities the view shows, its lifecycle, and its timeline."""
+
+    view: ContractView
+    shown_at: datetime
+    lifecycle: str
+    _state: contracts_domain.Contract
+
+    def timeline(self, start: datetime, end: datetime) -> list[TimelineItem]:
+        return _timeline(self._state, start, end)
+
+
+def contract_page(conn: Connection, contract_id: str, as_of: datetime) -> ContractPage:
+    snap = snapshot(conn)
+    known = knowledge(conn, snap, None)
+    state = _contract_state(conn, snap.tables, contract_id, known.position)
+    if state is None:
+        raise NotFound("contract", contract_id)
+    return ContractPage(
+        view=contract_view(state, as_of, known),
+        shown_at=state.term_instant(as_of),
+        lifecycle=state.lifecycle,
+        _state=state,
+    )
 
 
 def _timeline_item(
@@ -199,16 +218,3 @@ def _timeline_item(
         contracted=total(dict(value), "c:"),
         allocated=total(dict(value), "allocated"),
     )
-
-
-def contract_lifecycle(conn: Connection, contract_id: str) -> str:
-    """draft, voided, signed or terminated, as the ledger knows it now."""
-    contracts = snapshot(conn).tables.contracts
-    found: str | None = conn.execute(
-        select(contracts.c.lifecycle).where(
-            contracts.c.contract_id == contract_id, contracts.c.known_to == KNOWN_FOREVER
-        )
-    ).scalar()
-    if found is None:
-        raise NotFound("contract", contract_id)
-    return found

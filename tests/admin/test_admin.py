@@ -15,6 +15,7 @@ from django.test import Client
 from ledger import read
 from ledger.demo import LEASE, ORBITAL, load_demo
 from ledger.unit_of_work import Ledger
+from tests.support import recorded_statements
 
 ADMIN = "/admin/contracts"
 
@@ -471,3 +472,82 @@ def test_registering_a_party_in_the_admin_records_its_date_and_reason(
         "2024-03-01T00:00:00+00:00",
     )
     assert event.metadata_dict()["reason"] == "migrated from the old system"
+
+
+def test_the_contract_page_reads_the_contract_once(demo: Ledger, ops: Client) -> None:
+    with recorded_statements(demo.engine) as statements:
+        page = ops.get(f"{ADMIN}/contract/{LEASE}/change/")
+    assert page.status_code == 200
+    contract_reads = [s for s in statements if re.search(r"FROM ledger_contracts_\w+", s)]
+    assert len(contract_reads) == 1, contract_reads
+    assert page.context["contract"].id == LEASE
+
+
+def test_the_status_filter_agrees_with_every_contract_page(demo: Ledger, ops: Client) -> None:
+    """One contract in each status: the filter lists exactly those the pages call so."""
+    from decimal import Decimal
+
+    from ledger.domain import commands as c
+    from ledger.domain.events import CapacityLine
+    from ledger.service import Accepted, Context, execute
+
+    ctx = Context(actor="ops", source="cli")
+    terms = {
+        "ctr_later": (datetime(2027, 6, 1, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC)),
+        "ctr_over": (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)),
+        "ctr_ended": (datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)),
+        "ctr_void": (datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)),
+    }
+    registered = execute(
+        demo,
+        c.RegisterFacility(
+            facility_id="statuses-1",
+            provider="spacex",
+            name="Statuses",
+            location="Nowhere",
+            capacity=(CapacityLine(resource="gpu.h100", quantity=Decimal(10), unit="gpu"),),
+            effective_at=datetime(2025, 1, 1, tzinfo=UTC),
+            reason="in service long before",
+        ),
+        ctx,
+    )
+    assert isinstance(registered, Accepted), registered
+    for contract_id, (start, end) in terms.items():
+        drafted = execute(
+            demo,
+            c.DraftContract(
+                contract_id=contract_id,
+                provider="spacex",
+                tenant="anthropic",
+                facility="statuses-1",
+                title=contract_id,
+                term={"start": start, "end": end},  # type: ignore[arg-type]
+                capacity=(CapacityLine(resource="gpu.h100", quantity=Decimal(1), unit="gpu"),),
+            ),
+            ctx,
+        )
+        assert isinstance(drafted, Accepted), drafted
+    for command in (
+        c.VoidContract(contract_id="ctr_void", reason="never signed"),
+        c.SignContract(contract_id="ctr_later", signed_by=("ops",)),
+        c.SignContract(contract_id="ctr_over", signed_by=("ops",)),
+        c.SignContract(contract_id="ctr_ended", signed_by=("ops",)),
+        c.TerminateContract(
+            contract_id="ctr_ended",
+            effective_at=datetime(2026, 12, 5, tzinfo=UTC),
+            reason="the tenant moved out",
+        ),
+    ):
+        assert isinstance(execute(demo, command, ctx), Accepted), command
+    demo.clock = lambda: datetime(2026, 12, 6, tzinfo=UTC)  # type: ignore[method-assign]
+    with demo.read() as conn:
+        everyone = [v.id for v in read.contracts(conn, datetime(2026, 12, 6, tzinfo=UTC))]
+        status = {
+            i: read.contract(conn, i, datetime(2026, 12, 6, tzinfo=UTC)).status for i in everyone
+        }
+    assert set(status.values()) == {"draft", "voided", "signed", "active", "expired", "terminated"}
+    for wanted in sorted(set(status.values())):
+        listed = ops.get(f"{ADMIN}/contract/?status={wanted}").context["cl"].result_list
+        assert sorted(row.contract_id for row in listed) == sorted(
+            i for i, s in status.items() if s == wanted
+        ), wanted
