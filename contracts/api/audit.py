@@ -9,7 +9,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Query, Router
 
-from contracts.api.auth import require, require_tenant, require_unbound
+from contracts.api.auth import narrowed_tenant, require, require_unbound
 from contracts.api.common import ERRORS
 from contracts.api.schemas import ExportQuery, VerifyOut
 from contracts.runtime import get_ledger, get_signer
@@ -31,10 +31,7 @@ FILE_RESPONSE = {
 
 
 def _filter(key: ApiKey, query: ExportQuery) -> ExportFilter:
-    tenant = query.tenant
-    if key.tenant is not None:
-        require_tenant(key, tenant or key.tenant, "tenant", tenant or key.tenant)
-        tenant = key.tenant
+    tenant = narrowed_tenant(key, query.tenant, "tenant")
     return ExportFilter(tenant=tenant, start=query.from_, end=query.to, up_to=query.up_to)
 
 

@@ -80,6 +80,15 @@ def require_unbound(key: ApiKey, what: str) -> None:
         raise Forbidden(f"a tenant-bound API key cannot {what}")
 
 
+def narrowed_tenant(key: ApiKey, asked: str | None, kind: str = "party") -> str | None:
+    """The tenant a listing is narrowed to: the one asked for, or the key's own when it is
+    bound to one (which it then must be: another tenant is answered 404, as absent)."""
+    if key.tenant is None:
+        return asked
+    require_tenant(key, asked or key.tenant, kind, asked or key.tenant)
+    return key.tenant
+
+
 def require_tenant(key: ApiKey, tenant: str | None, kind: str, identifier: str) -> None:
     """404, as if it did not exist, for anything outside the key's tenant."""
     if not key.sees_tenant(tenant):

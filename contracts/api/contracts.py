@@ -8,7 +8,7 @@ from ninja import Query, Router
 from sqlalchemy import Connection
 
 from contracts.api import writes
-from contracts.api.auth import require, require_tenant
+from contracts.api.auth import narrowed_tenant, require, require_tenant
 from contracts.api.common import (
     ERRORS,
     capacity_lines,
@@ -160,10 +160,7 @@ def _require_visible_provider(
 @router.get("/contracts", response={200: ContractPage, **ERRORS})
 def list_contracts(request: HttpRequest, filters: Query[ContractFilters]) -> ContractPage:
     key = require(request, READ)
-    tenant = filters.tenant
-    if key.tenant is not None:
-        require_tenant(key, tenant or key.tenant, "party", tenant or key.tenant)
-        tenant = key.tenant
+    tenant = narrowed_tenant(key, filters.tenant)
     wanted = {
         column: value
         for column, value in (

@@ -4,7 +4,7 @@ import orjson
 from django.http import HttpRequest
 from ninja import Query, Router
 
-from contracts.api.auth import require, require_tenant
+from contracts.api.auth import narrowed_tenant, require, require_tenant
 from contracts.api.common import ERRORS, reading
 from contracts.api.schemas import EnvelopeOut, EventPage, EventQuery, StreamOut
 from contracts.runtime import get_ledger
@@ -43,10 +43,7 @@ def stream_out(stream_id: str, records: list[RecordedEvent]) -> StreamOut:
 def list_events(request: HttpRequest, query: Query[EventQuery]) -> EventPage:
     """Every event after `after`, in position order; loop on `after=next_after`."""
     key = require(request, READ)
-    tenant = query.tenant
-    if key.tenant is not None:
-        require_tenant(key, tenant or key.tenant, "party", tenant or key.tenant)
-        tenant = key.tenant
+    tenant = narrowed_tenant(key, query.tenant)
     with reading() as conn:
         if tenant is not None:
             directory.party(conn, tenant)
