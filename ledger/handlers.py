@@ -63,9 +63,17 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
 
 
+def require_in_scope(ctx: Context, tenant: str, kind: str = "tenant") -> None:
+    """A caller scoped to one tenant finds no other: NotFound, as if it did not exist."""
+    if ctx.tenant_scope is not None and tenant != ctx.tenant_scope:
+        raise NotFound(kind, tenant)
+
+
 def require_contract(state: State, contract_id: str, ctx: Context) -> Contract:
     contract = state.contract(contract_id)
-    if contract is None:
+    if contract is None or (ctx.tenant_scope not in (None, contract.tenant)):
+        # Another tenant's contract is answered as absent, before its version is compared:
+        # a conflict would tell the caller it exists.
         raise NotFound("contract", contract_id)
     if ctx.expected_version is not None and ctx.expected_version != contract.version:
         raise ConcurrencyError(contract.stream_id, ctx.expected_version, contract.version)
@@ -123,6 +131,7 @@ def change_facility_capacity(
 
 
 def draft_contract(state: State, cmd: c.DraftContract, ctx: Context, now: datetime) -> Decision:
+    require_in_scope(ctx, cmd.tenant, "party")
     contract_id = cmd.contract_id or new_id("ctr")
     named = counterparties(state, cmd.provider, cmd.tenant, cmd.facility)
     existing = state.contract(contract_id)
@@ -131,7 +140,9 @@ def draft_contract(state: State, cmd: c.DraftContract, ctx: Context, now: dateti
 
 def revise_draft(state: State, cmd: c.ReviseDraft, ctx: Context, now: datetime) -> Decision:
     contract = require_contract(state, cmd.contract_id, ctx)
-    named = counterparties(state, *revised_counterparties(contract, cmd))
+    provider, tenant, facility = revised_counterparties(contract, cmd)
+    require_in_scope(ctx, tenant, "party")
+    named = counterparties(state, provider, tenant, facility)
     return decision(state, decide_revise_draft(contract, named, cmd, now), ctx)
 
 
@@ -192,14 +203,17 @@ def release_allocation(
 
 
 def change_limit(state: State, cmd: c.ChangeLimit, ctx: Context, now: datetime) -> Decision:
+    require_in_scope(ctx, cmd.tenant)
     return decision(state, decide_change_limit(state.party(cmd.tenant), cmd, now), ctx)
 
 
 def close_period(state: State, cmd: c.ClosePeriod, ctx: Context, now: datetime) -> Decision:
+    require_in_scope(ctx, cmd.tenant)
     return decision(state, decide_close_period(state.party(cmd.tenant), cmd, now), ctx)
 
 
 def reopen_period(state: State, cmd: c.ReopenPeriod, ctx: Context, now: datetime) -> Decision:
+    require_in_scope(ctx, cmd.tenant)
     return decision(state, decide_reopen_period(state.party(cmd.tenant), cmd, now), ctx)
 
 

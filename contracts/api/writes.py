@@ -123,6 +123,7 @@ def run(
         expected_version=pinned,
         dry_run=dry_run,
         idempotency=None if dry_run else _idempotency(request, key),
+        tenant_scope=key.tenant,
     )
 
     def answer(conn: Connection, accepted: Accepted) -> Answer:

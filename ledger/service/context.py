@@ -16,7 +16,8 @@ class IdempotencyRequest:
 
 @dataclass(frozen=True)
 class Context:
-    """Who asks, from where, and how: pinned version, dry run, idempotency key."""
+    """Who asks, from where, and how: pinned version, dry run, idempotency key, and the
+    one tenant whose data the caller may touch (None: every tenant's)."""
 
     actor: str | None = None
     source: Source = "api"
@@ -24,3 +25,4 @@ class Context:
     expected_version: int | None = None
     dry_run: bool = False
     idempotency: IdempotencyRequest | None = None
+    tenant_scope: str | None = None
