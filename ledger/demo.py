@@ -229,7 +229,7 @@ SCENARIO: list[tuple[str, c.Command]] = [
 def _answer(_conn: object, accepted: Accepted) -> Answer:
     """What a step keeps with its key: its result and position (a rerun only asks
     whether the step was done)."""
-    return Answer(0, canonical_json({**accepted.result, "position": accepted.position}).decode())
+    return Answer(0, canonical_json({**accepted.result, "position": accepted.position}))
 
 
 def load_demo(

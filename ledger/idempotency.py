@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -28,6 +29,8 @@ class IdempotencyRecord:
     """The adapter's code for its answer (the `status_code` column): never read here."""
     response: str
     position: int | None
+    headers: tuple[tuple[str, str], ...] | None = None
+    """The answer's headers; None in a record kept before they were (schema 0007)."""
 
 
 def fingerprint(request: Any) -> str:
@@ -47,11 +50,15 @@ def find(
             idempotency_keys.c.status_code,
             idempotency_keys.c.response,
             idempotency_keys.c.position,
+            idempotency_keys.c.headers,
         ).where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
     ).one_or_none()
     if row is None:
         return None
-    record = IdempotencyRecord(*row)
+    headers = None if row.headers is None else tuple(map(tuple, orjson.loads(row.headers)))
+    record = IdempotencyRecord(
+        row.scope, row.key, row.fingerprint, row.status_code, row.response, row.position, headers
+    )
     if record.fingerprint != request_fingerprint:
         raise IdempotencyConflict(key)
     return record
@@ -68,6 +75,7 @@ def remember(conn: Connection, record: IdempotencyRecord, now: datetime) -> None
                 status_code=record.code,
                 response=record.response,
                 position=record.position,
+                headers=None if record.headers is None else orjson.dumps(record.headers).decode(),
                 created_at=now,
             )
         )

@@ -72,6 +72,7 @@ idempotency_keys = Table(
     Column("status_code", Integer, nullable=False),
     Column("response", Text, nullable=False),
     Column("position", Position, nullable=True),
+    Column("headers", Text, nullable=True),
     Column("created_at", UtcTimestamp, nullable=False),
     Index(None, "created_at"),
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from typing import Any, cast
 
 import orjson
 from django.http import HttpRequest, HttpResponse
@@ -14,18 +15,17 @@ from sqlalchemy import Connection
 
 from contracts.api.errors import PROBLEM, refusal
 from contracts.api.rendering import to_json
-from contracts.api.schemas import PlannedEvent
 from contracts.runtime import get_ledger
 from ledger.apikeys import ApiKey
-from ledger.canonical import canonical_json, canonical_model_json
+from ledger.canonical import canonical_json
 from ledger.domain.commands import Command
 from ledger.errors import FieldError, InvalidInput, NonCanonicalValue
+from ledger.events import RecordedEvent
 from ledger.service import (
     Accepted,
     Answer,
     Context,
     IdempotencyRequest,
-    Planned,
     Refusal,
     Replayed,
     execute,
@@ -34,6 +34,7 @@ from ledger.service import (
 Render = Callable[[Connection, Accepted], BaseModel]
 
 JSON = "application/json"
+CONTENT_TYPE = "Content-Type"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 
@@ -91,17 +92,19 @@ def pinned_version(request: HttpRequest) -> int | None:
     return int(digits) if len(digits) <= 16 else BEYOND_ANY_VERSION
 
 
-def _planned(outcome: Planned) -> list[PlannedEvent]:
+def _planned(events: tuple[RecordedEvent, ...]) -> list[dict[str, Any]]:
+    """The events a dry run appended before rolling back, as PlannedEvent: their payload and
+    metadata are the canonical JSON the ledger would have stored, embedded as they are."""
     return [
-        PlannedEvent(
-            stream_id=new.stream_id,
-            type=new.event.event_type,
-            schema_version=new.event.schema_version,
-            effective_at=new.effective_at,
-            payload=orjson.loads(canonical_model_json(new.event)),
-            metadata=orjson.loads(canonical_model_json(new.metadata, exclude_none=True)),
-        )
-        for new in outcome.planned
+        {
+            "stream_id": record.stream_id,
+            "type": record.type,
+            "schema_version": record.schema_version,
+            "effective_at": record.effective_at,
+            "payload": orjson.Fragment(record.payload),
+            "metadata": orjson.Fragment(record.metadata),
+        }
+        for record in events
     ]
 
 
@@ -127,24 +130,39 @@ def run(
     )
 
     def answer(conn: Connection, accepted: Accepted) -> Answer:
-        return Answer(status, to_json(render(conn, accepted)).decode())
+        view = render(conn, accepted)
+        if dry_run:  # the write's own answer, what it would append, and no position:
+            # what the answer was read at was rolled back, that position will be another's.
+            body = view.model_dump(mode="json") | {"position": None, "known_at": None}
+            body |= {"dry_run": True, "events": _planned(accepted.events)}
+            return Answer(status, to_json(body), ((CONTENT_TYPE, JSON),))
+        headers: tuple[tuple[str, str], ...] = ((CONTENT_TYPE, JSON),)
+        if etag:
+            headers += (("ETag", f'"{cast(Any, view).version}"'),)
+        return Answer(status, to_json(view), headers)
 
     def refuse(exc: Refusal) -> Answer:
         refused = refusal(exc)
-        return Answer(refused.status_code, refused.content.decode())
+        return Answer(refused.status_code, refused.content, ((CONTENT_TYPE, PROBLEM),))
 
     outcome = execute(get_ledger(), command, ctx, render=answer, refuse=refuse)
     assert outcome.answer is not None
-    code, text = outcome.answer.code, outcome.answer.body
-    if isinstance(outcome, Planned):  # the write's own answer, what it would append, no position
-        planned = orjson.loads(text) | {"dry_run": True, "events": _planned(outcome)}
-        # What the answer was read at was rolled back: that position will be another event's.
-        planned["position"] = planned["known_at"] = None
-        return HttpResponse(to_json(planned), status=code, content_type=JSON)
-    refused = code >= 400  # a refusal, answered now or first (see `execute`)
-    response = HttpResponse(text, status=code, content_type=PROBLEM if refused else JSON)
+    answered = outcome.answer
+    headers = answered.headers or _headers_kept_before_0007(answered, etag)
+    response = HttpResponse(answered.body, status=answered.code)
+    for name, value in headers:
+        response[name] = value
     if isinstance(outcome, Replayed):
         response["Idempotent-Replayed"] = "true"
-    if etag and not refused:
-        response["ETag"] = f'"{orjson.loads(text)["version"]}"'
     return response
+
+
+def _headers_kept_before_0007(answered: Answer, etag: bool) -> tuple[tuple[str, str], ...]:
+    """The headers of an answer kept by an idempotency record written before records kept
+    them (alembic 0007): rebuilt as they were sent then. Such records expire with the
+    retention window (docs/api.md), and this goes with them."""
+    if answered.code >= 400:
+        return ((CONTENT_TYPE, PROBLEM),)
+    if etag:
+        return ((CONTENT_TYPE, JSON), ("ETag", f'"{orjson.loads(answered.body)["version"]}"'))
+    return ((CONTENT_TYPE, JSON),)

@@ -26,7 +26,13 @@ def _remember(
 ) -> None:
     uow.remember_idempotent(
         IdempotencyRecord(
-            request.scope, request.key, request.fingerprint, answer.code, answer.body, position
+            request.scope,
+            request.key,
+            request.fingerprint,
+            answer.code,
+            answer.body.decode(),
+            position,
+            answer.headers,
         )
     )
 
@@ -60,7 +66,8 @@ def execute(
                 ctx.idempotency.scope, ctx.idempotency.key, ctx.idempotency.fingerprint
             )
             if seen is not None:
-                return Replayed(Answer(seen.code, seen.response), seen.position)
+                kept = Answer(seen.code, seen.response.encode(), seen.headers or ())
+                return Replayed(kept, seen.position)
         try:
             decision = handler(State(uow), command, ctx, ledger.clock())
         except (NotFound, RuleViolation) as refusal:

@@ -15,13 +15,17 @@ from sqlalchemy import Connection
 from ledger.errors import NotFound, RuleViolation
 from ledger.events import NewEvent, RecordedEvent
 
+Headers = tuple[tuple[str, str], ...]
+
 
 @dataclass(frozen=True)
 class Answer:
-    """An adapter's rendering of an outcome: opaque to the ledger."""
+    """An adapter's rendering of an outcome, as it goes out (code, body, headers): opaque
+    to the ledger, which stores it with an idempotency key and hands it back unread."""
 
     code: int
-    body: str
+    body: bytes
+    headers: Headers = ()
 
 
 @dataclass(frozen=True)

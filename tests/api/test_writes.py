@@ -11,11 +11,13 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import select, update
 
 from ledger import handlers, read, service
 from ledger.canonical import format_timestamp
 from ledger.demo import LEASE, ORBITAL
 from ledger.domain import commands as c
+from ledger.tables import idempotency_keys
 from ledger.unit_of_work import Ledger, UnitOfWork
 from tests.api.conftest import ApiClient, problem
 
@@ -881,6 +883,39 @@ def test_a_refusal_is_the_answer_an_idempotent_repeat_gets(demo: Ledger, admin: 
     repeat = admin.post("/contracts", unknown, headers={"Idempotency-Key": "draft-1"})
     assert (repeat.status_code, repeat["Idempotent-Replayed"]) == (404, "true")
     assert repeat.content == refused.content
+
+
+def test_a_replay_carries_the_first_answers_headers(demo: Ledger, admin: ApiClient) -> None:
+    headers = {"Idempotency-Key": "revise-headers"}
+    first = admin.post(f"/contracts/{ORBITAL}/revise", {"title": "x"}, headers=headers)
+    assert first.status_code == 200, first.content
+    again = admin.post(f"/contracts/{ORBITAL}/revise", {"title": "x"}, headers=headers)
+    assert again.content == first.content
+    assert (again["ETag"], again["Content-Type"]) == (first["ETag"], "application/json")
+    assert first["ETag"] == f'"{orjson.loads(first.content)["version"]}"'
+    with demo.read() as conn:
+        kept = conn.execute(
+            select(idempotency_keys.c.headers).where(idempotency_keys.c.key == "revise-headers")
+        ).scalar_one()
+    assert orjson.loads(kept) == [["Content-Type", "application/json"], ["ETag", first["ETag"]]]
+
+
+@pytest.mark.parametrize("refused", [False, True])
+def test_a_record_kept_before_headers_were_replays_with_the_headers_sent_then(
+    demo: Ledger, admin: ApiClient, refused: bool
+) -> None:
+    """Records written before alembic 0007 have no headers: the replay rebuilds them."""
+    body = dict(OVER_ALLOCATION) if refused else {"title": "x"}
+    path = f"/contracts/{LEASE}/allocations" if refused else f"/contracts/{ORBITAL}/revise"
+    headers = {"Idempotency-Key": "old-record"}
+    first = admin.post(path, body, headers=headers)
+    with demo.engine.begin() as conn:
+        conn.execute(update(idempotency_keys).values(headers=None))
+    again = admin.post(path, body, headers=headers)
+    assert (again.status_code, again.content) == (first.status_code, first.content)
+    assert again["Content-Type"] == first["Content-Type"]
+    assert again.get("ETag") == first.get("ETag")
+    assert ("ETag" in again) is not refused
 
 
 def test_idempotency_keys_belong_to_their_api_key(demo: Ledger, make_client: Any) -> None:

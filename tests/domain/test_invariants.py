@@ -1645,14 +1645,14 @@ def test_a_dry_run_renders_from_its_appended_events_then_rolls_back(colossus: Le
         with colossus.read() as outside:  # another connection: nothing is committed
             seen.append(("outside", read.snapshot(outside).head_position))
         seen.append(("inside", read.snapshot(conn).head_position))
-        return Answer(0, read.contract(conn, LEASE, LEASE_START).status)
+        return Answer(0, read.contract(conn, LEASE, LEASE_START).status.encode())
 
     outcome = execute(
         colossus, sign_command(), dataclasses.replace(OPS, dry_run=True), render=render
     )
 
     assert isinstance(outcome, Planned)
-    assert outcome.answer == Answer(0, "active")
+    assert outcome.answer == Answer(0, b"active")
     assert seen == [("outside", before.position), ("inside", before.position + 2)]
     assert_nothing_written(colossus, before)
 
