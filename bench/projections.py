@@ -14,7 +14,7 @@ What is measured, in a fresh throwaway database:
   3. raw read ... next to the floor: `SELECT * FROM ledger_events ORDER BY position`,
               every column, streamed in pages of 5,000 (`yield_per`: a server-side cursor
               on PostgreSQL), rows only counted. Timed once before and once after the
-              rebuild; the ratio uses their mean. Target: rebuild / raw >= 0.40. On SQLite
+              rebuild; the ratio uses their mean (for information). On SQLite
               the write-ahead log's peak size during the rebuild is reported. The database
               is settled after the rebuild, before the second raw read (`common.settle`:
               a WAL checkpoint on SQLite; VACUUM (ANALYZE) and CHECKPOINT on PostgreSQL).
@@ -23,8 +23,8 @@ What is measured, in a fresh throwaway database:
               its event model (nothing folded, nothing written); and loading the rows this
               rebuild produced into the inactive set in bulk, with its indexes (the rows are
               replayed into memory first, untimed). Their sum is the time of a rebuild whose
-              fold cost nothing; its rate over the raw read is the highest ratio any rebuild
-              could reach on this database, printed next to the target.
+              fold cost nothing. Target: rebuild / floor >= 0.50, and 1,000,000 events
+              (extrapolated from this run's rate) rebuilt in under 120 s.
   4. queries  `entitlements()` for tenant-small and tenant-large, `--iterations` times each
               after `--warmup` calls, each call in its own `ledger.read(transaction=False)`
               (a connection checkout and the read mode of an API request): as_of = now,
@@ -90,7 +90,10 @@ from ledger.tables import projection_sets, projection_state
 from ledger.types import utcnow
 from ledger.unit_of_work import Ledger
 
-REBUILD_TARGET = 0.40
+REBUILD_TARGET = 0.50
+"""rebuild / floor: the rebuild's rate over that of a rebuild whose fold cost nothing."""
+MILLION_TARGET_SECONDS = 120.0
+"""1,000,000 events rebuilt in under 2 minutes, extrapolated from this run's rate."""
 LATENCY_TARGET = 1.5
 RAW_PAGE = 5_000
 
@@ -547,19 +550,26 @@ def print_results(
     ratios = Table(title="Ratios (same run)", title_justify="left")
     for column in ("ratio", "value", "target", "verdict"):
         ratios.add_column(column, justify="left" if column in ("ratio", "verdict") else "right")
-    ratio = rebuild_rate / raw_rate
+    floor_rate = events / floors.seconds
+    ratio = rebuild_rate / floor_rate
     ratios.add_row(
-        "rebuild / raw read (events/s)",
+        "rebuild / floor (read+decode, then load the rows)",
         f"{ratio:.3f}",
         f">= {REBUILD_TARGET:.2f}",
         _verdict(ratio >= REBUILD_TARGET),
     )
-    ceiling = events / floors.seconds / raw_rate
+    million = 1_000_000 / rebuild_rate
     ratios.add_row(
-        "  ceiling: floor of any rebuild / raw read",
-        f"{ceiling:.3f}",
-        f">= {REBUILD_TARGET:.2f}",
-        "target reachable" if ceiling >= REBUILD_TARGET else "[red]target out of reach[/]",
+        "  1,000,000 events at this rate, seconds",
+        f"{million:.0f}",
+        f"<= {MILLION_TARGET_SECONDS:.0f}",
+        _verdict(million <= MILLION_TARGET_SECONDS),
+    )
+    ratios.add_row(
+        "  for information: rebuild / raw read; its ceiling (floor / raw read)",
+        f"{rebuild_rate / raw_rate:.3f}; {floor_rate / raw_rate:.3f}",
+        "",
+        "",
     )
     by_name = {(item.variant.tenant, item.variant.name.split(" (")[0]): item for item in latencies}
     for name in ("as_of=now, known_at=head", "as_of=past, known_at=old"):
