@@ -36,7 +36,7 @@ IDEMPOTENCY_KEY = {
     "required": False,
     "description": "A repeat with the same key and body returns the first response and"
     " appends nothing; the same key with another body answers 422. Kept 24 hours.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
 }
 IF_MATCH = {
     "name": "If-Match",

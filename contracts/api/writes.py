@@ -37,16 +37,18 @@ JSON = "application/json"
 CONTENT_TYPE = "Content-Type"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+PRINTABLE_ASCII = re.compile(r"[ -~]+")
+"""What the document publishes for the key (as the IETF draft's sf-string allows)."""
 
 
 def _idempotency(request: HttpRequest, key: ApiKey) -> IdempotencyRequest | None:
     value = request.headers.get(IDEMPOTENCY_HEADER)
     if value is None:
         return None
-    if not 0 < len(value) <= MAX_KEY_LENGTH or not value.isprintable():
+    if not 0 < len(value) <= MAX_KEY_LENGTH or not PRINTABLE_ASCII.fullmatch(value):
         raise InvalidInput(
-            "Idempotency-Key must be 1 to 255 printable characters",
-            [FieldError(("header", IDEMPOTENCY_HEADER), "1 to 255 printable characters")],
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+            [FieldError(("header", IDEMPOTENCY_HEADER), "1 to 255 printable ASCII characters")],
         )
     # The same key with the same method, path, query and body is the same request. The body
     # and query are compared as data, not bytes: a client that re-encodes its retry (other
