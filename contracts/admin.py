@@ -66,9 +66,6 @@ def _shifted(moment: datetime, days: int) -> datetime:
         return END_OF_TIME if days > 0 else EARLIEST
 
 
-_MAX_POSITION = 2**63 - 1  # positions are 64-bit integers
-
-
 _SLUG = re.compile(SLUG_PATTERN)
 
 
@@ -81,20 +78,16 @@ def _slug(text: str) -> str:
     return text
 
 
-def _position(text: str) -> int | None:
-    """`text` as a position: ASCII digits only (`str.isdigit` also takes superscripts and
-    other scripts' digits), and few enough of them for `int` (past 4,300 it refuses)."""
-    digits = text.lstrip("0") or "0"
-    if not (text.isascii() and text.isdigit()) or len(digits) > len(str(_MAX_POSITION)):
-        return None
-    number = int(digits)
-    return number if number <= _MAX_POSITION else None
-
-
-def _at_position(model: Any, object_id: str) -> Any:
-    """The row an admin URL names by its position; None for anything that is not one."""
-    position = _position(object_id)
-    return None if position is None else model.objects.filter(position=position).first()
+def _by_id(model: Any, object_id: str) -> Any:
+    """The row an admin URL names by its id (as the admin quotes it, or as it is); None for
+    anything that is not one."""
+    for candidate in dict.fromkeys((object_id, unquote(object_id))):
+        if not all(_SLUG.fullmatch(part) for part in candidate.split("/")):
+            continue
+        found = model.objects.filter(pk=candidate).first()
+        if found is not None:
+            return found
+    return None
 
 
 if TYPE_CHECKING:  # ModelAdmin is generic only to the type checker
@@ -176,15 +169,17 @@ class StreamKindFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _tenant_choices() -> list[tuple[str, str]]:
+    with get_ledger().read() as conn:
+        return [(p.id, p.name) for p in directory.parties(conn, limit=200) if "tenant" in p.roles]
+
+
 class TenantFilter(admin.SimpleListFilter):
     title = "tenant"
     parameter_name = "tenant"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        with get_ledger().read() as conn:
-            return [
-                (p.id, p.name) for p in directory.parties(conn, limit=200) if "tenant" in p.roles
-            ]
+        return _tenant_choices()
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         tenant = self.value()
@@ -227,18 +222,8 @@ class EventAdmin(ReadOnly):
 @admin.register(Party)
 class PartyAdmin(ReadOnly):
     add_form = f.RegisterPartyForm
-    list_display = ("party", "name", "roles", "position", "recorded_at")
-    search_fields = ("stream_id", "payload")
-
-    @admin.display(description="id", ordering="stream_id")
-    def party(self, obj: Party) -> str:
-        return obj.subject
-
-    def name(self, obj: Party) -> str:
-        return str(obj.data["name"])
-
-    def roles(self, obj: Party) -> str:
-        return ", ".join(obj.data["roles"])
+    list_display = ("party_id", "name", "roles", "position", "recorded_at")
+    search_fields = ("party_id", "name", "roles")
 
     def get_urls(self) -> list[URLPattern]:
         urls = [
@@ -258,10 +243,10 @@ class PartyAdmin(ReadOnly):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
-        party = _at_position(Party, object_id)
+        party = _by_id(Party, object_id)
         if party is None:
             raise Http404
-        return HttpResponseRedirect(reverse("admin:contracts_party_page", args=[party.subject]))
+        return HttpResponseRedirect(reverse("admin:contracts_party_page", args=[party.party_id]))
 
     COMMANDS: dict[str, type[f.CommandForm]] = {
         "close": f.ClosePeriodForm,
@@ -326,21 +311,9 @@ class PartyAdmin(ReadOnly):
 @admin.register(Facility)
 class FacilityAdmin(ReadOnly):
     add_form = f.RegisterFacilityForm
-    list_display = ("facility", "provider", "name", "location", "recorded_at")
-    search_fields = ("stream_id", "payload")
-
-    @admin.display(description="id", ordering="stream_id")
-    def facility(self, obj: Facility) -> str:
-        return obj.subject
-
-    def provider(self, obj: Facility) -> str:
-        return str(obj.data["provider"])
-
-    def name(self, obj: Facility) -> str:
-        return str(obj.data["name"])
-
-    def location(self, obj: Facility) -> str:
-        return str(obj.data["location"])
+    list_display = ("facility_id", "provider", "name", "location", "recorded_at")
+    list_filter = ("provider",)
+    search_fields = ("facility_id", "name", "location")
 
     def get_urls(self) -> list[URLPattern]:
         urls = [
@@ -354,10 +327,9 @@ class FacilityAdmin(ReadOnly):
 
     def capacity(self, request: HttpRequest, facility_id: str) -> HttpResponse:
         facility_id = _slug(facility_id)
-        facility = Facility.objects.filter(stream_id=f"facility-{facility_id}").first()
         back = (
-            reverse("admin:contracts_facility_change", args=[facility.position])
-            if facility
+            reverse("admin:contracts_facility_change", args=[facility_id])
+            if Facility.objects.filter(facility_id=facility_id).exists()
             else reverse("admin:contracts_facility_changelist")
         )
         return command_view(
@@ -368,11 +340,11 @@ class FacilityAdmin(ReadOnly):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
         """The facility's utilisation now: capacity, reserved and free, contract by contract."""
-        facility = _at_position(Facility, object_id)
+        facility = _by_id(Facility, object_id)
         if facility is None:
             raise Http404
         with get_ledger().read() as conn:
-            view = read.facility(conn, facility.subject, _now())
+            view = read.facility(conn, facility.facility_id, _now())
         context = {
             **self.admin_site.each_context(request),
             "title": f"{view.name} ({view.id})",
@@ -422,37 +394,45 @@ class LimitChangeAdmin(ReadOnly):
         return str(obj.meta.get("reason") or "")
 
 
+class AllocationTenantFilter(admin.SimpleListFilter):
+    title = "tenant"
+    parameter_name = "tenant"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return _tenant_choices()
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(tenant=self.value()) if self.value() else queryset
+
+
 @admin.register(Allocation)
 class AllocationAdmin(ReadOnly):
-    list_display = ("allocation", "contract", "workload", "resource", "quantity", "effective_at")
-    list_filter = (TenantFilter, "effective_at")
-    search_fields = ("stream_id", "payload")
+    list_display = (
+        "allocation_id",
+        "contract",
+        "tenant",
+        "workload",
+        "resource",
+        "first_quantity",
+        "starts_at",
+        "ends_at",
+    )
+    list_filter = (AllocationTenantFilter, "resource", "starts_at")
+    search_fields = ("allocation_id", "contract_id", "workload", "resource")
 
-    def allocation(self, obj: Allocation) -> str:
-        return str(obj.data["allocation_id"])
-
+    @admin.display(description="contract", ordering="contract_id")
     def contract(self, obj: Allocation) -> str:
-        url = reverse("admin:contracts_contract_change", args=[obj.subject])
-        return format_html('<a href="{}">{}</a>', url, obj.subject)
-
-    def workload(self, obj: Allocation) -> str:
-        return str(obj.data["workload"])
-
-    def resource(self, obj: Allocation) -> str:
-        return str(obj.data["resource"])
-
-    @admin.display(description="quantity at first")
-    def quantity(self, obj: Allocation) -> str:
-        return str(obj.data["quantity"])
+        url = reverse("admin:contracts_contract_change", args=[obj.contract_id])
+        return format_html('<a href="{}">{}</a>', url, obj.contract_id)
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
-        allocation = _at_position(Allocation, object_id)
+        allocation = _by_id(Allocation, object_id)
         if allocation is None:
             raise Http404
         return HttpResponseRedirect(
-            reverse("admin:contracts_contract_change", args=[allocation.subject])
+            reverse("admin:contracts_contract_change", args=[allocation.contract_id])
         )
 
 

@@ -116,39 +116,66 @@ class EventsOfType(models.Manager[_E]):
         return super().get_queryset().filter(type=self.event_type)
 
 
-class Party(Event):
-    objects: ClassVar[EventsOfType[Self]] = EventsOfType("PartyRegistered")
+class Party(models.Model):
+    """A registered party, from the active projection set (`ledger_parties_current`)."""
+
+    party_id = models.CharField(max_length=100, primary_key=True)
+    name = models.TextField()
+    roles = models.CharField(max_length=200)
+    position = models.BigIntegerField()
+    recorded_at = LedgerTimestamp()
 
     class Meta:
-        proxy = True
-        ordering = ("stream_id",)
+        managed = False
+        db_table = "ledger_parties_current"
+        ordering = ("party_id",)
         verbose_name_plural = "parties"
 
     def __str__(self) -> str:
-        return self.subject
+        return self.party_id
 
 
-class Facility(Event):
-    objects: ClassVar[EventsOfType[Self]] = EventsOfType("FacilityRegistered")
+class Facility(models.Model):
+    """A registered facility, from the active projection set."""
+
+    facility_id = models.CharField(max_length=100, primary_key=True)
+    provider = models.CharField(max_length=100)
+    name = models.TextField()
+    location = models.TextField()
+    position = models.BigIntegerField()
+    recorded_at = LedgerTimestamp()
 
     class Meta:
-        proxy = True
-        ordering = ("stream_id",)
+        managed = False
+        db_table = "ledger_facilities_current"
+        ordering = ("facility_id",)
         verbose_name_plural = "facilities"
 
     def __str__(self) -> str:
-        return self.subject
+        return self.facility_id
 
 
-class Allocation(Event):
-    objects: ClassVar[EventsOfType[Self]] = EventsOfType("CapacityAllocated")
+class Allocation(models.Model):
+    """An allocation as the ledger knows it now, from the active projection set."""
+
+    key = models.CharField(max_length=201, primary_key=True)
+    contract_id = models.CharField(max_length=100)
+    allocation_id = models.CharField(max_length=100)
+    known_from = models.BigIntegerField()
+    tenant = models.CharField(max_length=100)
+    workload = models.CharField(max_length=100)
+    resource = models.CharField(max_length=100)
+    first_quantity = models.CharField(max_length=64)
+    starts_at = LedgerTimestamp()
+    ends_at = LedgerTimestamp(null=True)
 
     class Meta:
-        proxy = True
-        ordering = ("-position",)
+        managed = False
+        db_table = "ledger_allocations_current"
+        ordering = ("-known_from",)
 
     def __str__(self) -> str:
-        return str(self.data["allocation_id"])
+        return self.allocation_id
 
 
 class LimitChange(Event):

@@ -87,13 +87,14 @@ KNOWN_FOREVER = 2**62
 """`known_to` of a row that no later event has superseded (indexable, unlike NULL)."""
 
 PROJECTION_SETS = ("a", "b")
-PROJECTION_FORMAT = 2
+PROJECTION_FORMAT = 3
+"""What the projection rows hold, numbered: 2 since allocations got their own rows (alembic
+0005), 3 since parties and facilities have rows and allocation rows their columns (0008).
+`ledger_projection_state.format` records the format of the active set; `migrate` rebuilds
+the projections while it is behind, and a rebuild brings it up to date."""
 PROJECTIONS_INCOMPLETE = 0
 """The format of projections not built yet: recorded with the events an import commits,
 replaced by the rebuild that builds them, so a crash between the two is never served."""
-"""What the projection rows hold, numbered: 2 since allocations got their own rows (alembic
-0005). `ledger_projection_state.format` records the format of the active set; `migrate`
-rebuilds the projections while it is behind, and a rebuild brings it up to date."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,8 @@ class ProjectionTables:
     series: Table
     contracts: Table
     allocations: Table
+    parties: Table
+    facilities: Table
 
 
 def _projection_tables(name: str) -> ProjectionTables:
@@ -168,10 +171,38 @@ def _projection_tables(name: str) -> ProjectionTables:
         # the largest among its contract row and allocation rows known then.
         Column("version", Integer, nullable=False),
         Column("document", Text, nullable=False),
+        # What the admin's list of allocations shows and filters by, from the document.
+        Column("tenant", String(100), nullable=False),
+        Column("workload", String(100), nullable=False),
+        Column("resource", String(100), nullable=False),
+        Column("first_quantity", String(64), nullable=False),
+        Column("starts_at", UtcTimestamp, nullable=False),
+        Column("ends_at", UtcTimestamp, nullable=True),
         Index(None, "contract_id", "known_to"),
         Index(None, "contract_id", "known_from"),
     )
-    return ProjectionTables(name, timeline, series, contracts, allocations)
+    # The directory as registered: a party or facility is registered once and its row
+    # never changes (its capacity and limits live in the timeline).
+    parties = Table(
+        f"ledger_parties_{name}",
+        metadata,
+        Column("party_id", String(100), primary_key=True),
+        Column("name", Text, nullable=False),
+        Column("roles", String(200), nullable=False),  # ", "-separated: a few role names
+        Column("position", Position, nullable=False),
+        Column("recorded_at", UtcTimestamp, nullable=False),
+    )
+    facilities = Table(
+        f"ledger_facilities_{name}",
+        metadata,
+        Column("facility_id", String(100), primary_key=True),
+        Column("provider", String(100), nullable=False),
+        Column("name", Text, nullable=False),
+        Column("location", Text, nullable=False),
+        Column("position", Position, nullable=False),
+        Column("recorded_at", UtcTimestamp, nullable=False),
+    )
+    return ProjectionTables(name, timeline, series, contracts, allocations, parties, facilities)
 
 
 projection_sets = {name: _projection_tables(name) for name in PROJECTION_SETS}
@@ -220,5 +251,42 @@ contracts_current = Table(
     Column("term_start", UtcTimestamp, nullable=False),
     Column("term_end", UtcTimestamp, nullable=False),
     Column("terminated_at", UtcTimestamp, nullable=True),
+)
+
+parties_current = Table(
+    "ledger_parties_current",
+    view_metadata,
+    Column("party_id", String(100), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("roles", String(200), nullable=False),
+    Column("position", Position, nullable=False),
+    Column("recorded_at", UtcTimestamp, nullable=False),
+)
+
+facilities_current = Table(
+    "ledger_facilities_current",
+    view_metadata,
+    Column("facility_id", String(100), primary_key=True),
+    Column("provider", String(100), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("location", Text, nullable=False),
+    Column("position", Position, nullable=False),
+    Column("recorded_at", UtcTimestamp, nullable=False),
+)
+
+allocations_current = Table(
+    "ledger_allocations_current",
+    view_metadata,
+    # `contract_id/allocation_id`: an allocation's id is unique within its contract only.
+    Column("key", String(201), primary_key=True),
+    Column("contract_id", String(100), nullable=False),
+    Column("allocation_id", String(100), nullable=False),
+    Column("known_from", Position, nullable=False),
+    Column("tenant", String(100), nullable=False),
+    Column("workload", String(100), nullable=False),
+    Column("resource", String(100), nullable=False),
+    Column("first_quantity", String(64), nullable=False),
+    Column("starts_at", UtcTimestamp, nullable=False),
+    Column("ends_at", UtcTimestamp, nullable=True),
 )
 """Each contract's current row, from whichever projection set is active."""

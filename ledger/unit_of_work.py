@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from ledger import idempotency
 from ledger.chain import Verification, verify_chain
 from ledger.errors import ConcurrencyError, DatabaseUnavailable, IdempotencyRace, LedgerBusy
-from ledger.events import EventRegistry, NewEvent, RecordedEvent
+from ledger.events import Event, EventRegistry, NewEvent, RecordedEvent
 from ledger.idempotency import IdempotencyRecord
 from ledger.snapshots import Snapshots
 from ledger.sql.dialect import dialect_of
@@ -47,10 +47,17 @@ class Projection(Protocol):
 
     `folded` holds the states the command folded before appending; a projection that needs a
     stream's state before an event may start from them (when the version matches) instead
-    of reading the stream again.
+    of reading the stream again. `decoded` holds each event's model, as the command made it:
+    the payload just encoded need not be decoded again.
     """
 
-    def apply(self, conn: Connection, events: Sequence[RecordedEvent], folded: Folded) -> None: ...
+    def apply(
+        self,
+        conn: Connection,
+        events: Sequence[RecordedEvent],
+        folded: Folded,
+        decoded: Sequence[Event],
+    ) -> None: ...
 
 
 class UnitOfWork:
@@ -95,8 +102,10 @@ class UnitOfWork:
         self, new_events: Sequence[NewEvent], expected: Mapping[str, ExpectedVersion]
     ) -> list[RecordedEvent]:
         recorded = self._ledger.store.append(self.conn, new_events, expected)
-        for projection in self._ledger.projections:
-            projection.apply(self.conn, recorded, self.folded)
+        if self._ledger.projections:
+            decoded = [new.event for new in new_events]
+            for projection in self._ledger.projections:
+                projection.apply(self.conn, recorded, self.folded, decoded)
         self.appended.extend(recorded)
         return recorded
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Index, Table
 
-from ledger.projections.projector import AllocationRow, ContractRow
+from ledger.projections.rows import AllocationRow, ContractRow, FacilityRow, PartyRow
 from ledger.projections.series import Row
 from ledger.sql.dialect import dialect_of
 from ledger.tables import ProjectionTables
@@ -42,7 +42,7 @@ def indexes(tables: ProjectionTables) -> list[Index]:
 
 def empty(conn: Connection, tables: ProjectionTables) -> None:
     """Delete every row of the set and drop its secondary indexes."""
-    all_tables = (*_loaded_tables(tables), tables.series)
+    all_tables = (*_loaded_tables(tables), tables.series, tables.parties, tables.facilities)
     dialect_of(conn).empty(conn, all_tables)
     for index in indexes(tables):
         index.drop(conn, checkfirst=True)
@@ -62,7 +62,7 @@ def timeline_values(row: Row) -> tuple[Any, ...]:
     )
 
 
-def slot_values(row: ContractRow | AllocationRow) -> tuple[Any, ...]:
+def slot_values(row: ContractRow | AllocationRow | PartyRow | FacilityRow) -> tuple[Any, ...]:
     return tuple(getattr(row, name) for name in row.__slots__)
 
 
@@ -83,6 +83,19 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "contracts": ContractRow.__slots__,
     "allocations": AllocationRow.__slots__,
 }
+
+
+def load_registered(
+    conn: Connection, tables: ProjectionTables, rows: Sequence[PartyRow | FacilityRow]
+) -> None:
+    """The directory's rows: one per registration, few beside the timeline's."""
+    parties = [slot_values(r) for r in rows if isinstance(r, PartyRow)]
+    facilities = [slot_values(r) for r in rows if isinstance(r, FacilityRow)]
+    load = dialect_of(conn).load
+    if parties:
+        load(conn, tables.parties, PartyRow.__slots__, parties)
+    if facilities:
+        load(conn, tables.facilities, FacilityRow.__slots__, facilities)
 
 
 class BulkWriter:

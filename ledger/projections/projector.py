@@ -16,14 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol, cast
+from typing import cast
 
 import orjson
 from sqlalchemy import Connection
 
 from ledger.canonical import canonical_json, format_decimal
 from ledger.domain.aggregates import Aggregate, evolve, fold
-from ledger.domain.contract import Allocation, Contract
+from ledger.domain.contract import Contract
 from ledger.domain.events import (
     AllocationReleased,
     AllocationResized,
@@ -31,18 +31,19 @@ from ledger.domain.events import (
     CapacityReservationChanged,
     CapacityReservationReleased,
     CapacityReserved,
+    FacilityRegistered,
     LimitChanged,
+    PartyRegistered,
 )
 from ledger.domain.facility import Facility
 from ledger.domain.party import LimitEntry, Party
 from ledger.errors import ProjectionsStale
 from ledger.events import Event, EventRegistry, RecordedEvent
-from ledger.projections.documents import allocation_document, to_document
+from ledger.projections.rows import RowStore, SqlRowStore, facility_row, party_row
 from ledger.projections.series import Interval, Row, SeriesKey, SeriesStore, SqlSeriesStore, rewrite
-from ledger.sql.driver import Driver, driver_connection, in_style, pipelined
+from ledger.sql.driver import driver_connection, pipelined
 from ledger.store import EventStore
 from ledger.tables import (
-    KNOWN_FOREVER,
     PROJECTIONS_INCOMPLETE,
     ProjectionTables,
     projection_sets,
@@ -87,68 +88,6 @@ def limit_key(plan: str, limit: str) -> str:
     return f"{plan}/{limit}"
 
 
-@dataclass(frozen=True, slots=True)
-class ContractRow:
-    contract_id: str
-    known_from: int
-    known_to: int
-    tenant: str
-    provider: str
-    facility: str
-    lifecycle: str
-    term_start: datetime
-    term_end: datetime
-    terminated_at: datetime | None
-    document: str
-
-
-@dataclass(frozen=True, slots=True)
-class AllocationRow:
-    contract_id: str
-    allocation_id: str
-    known_from: int
-    known_to: int
-    version: int
-    document: str
-
-
-class ContractStore(Protocol):
-    def put(self, state: Contract, position: int) -> None:
-        """The contract's own state changed at `position`."""
-        ...
-
-    def put_allocation(self, state: Contract, allocation: Allocation, position: int) -> None:
-        """One allocation of the contract changed at `position`, and nothing else did."""
-        ...
-
-
-def contract_row(state: Contract, position: int) -> ContractRow:
-    return ContractRow(
-        state.contract_id,
-        position,
-        KNOWN_FOREVER,
-        state.tenant,
-        state.provider,
-        state.facility,
-        state.lifecycle,
-        state.term_start,
-        state.schedule().end,
-        state.terminated_at,
-        to_document(state),
-    )
-
-
-def allocation_row(state: Contract, allocation: Allocation, position: int) -> AllocationRow:
-    return AllocationRow(
-        state.contract_id,
-        allocation.allocation_id,
-        position,
-        KNOWN_FOREVER,
-        state.version,
-        allocation_document(allocation),
-    )
-
-
 Compute = Callable[[list[Row], datetime, datetime], list[Interval]]
 
 
@@ -189,9 +128,13 @@ def project_event(
     before: Aggregate | None,
     after: Aggregate,
     series: SeriesStore,
-    contracts: ContractStore,
+    contracts: RowStore,
 ) -> None:
     position = record.position
+    if isinstance(event, PartyRegistered) and isinstance(after, Party):
+        contracts.put_registered(party_row(after, position, record.recorded_at))
+    elif isinstance(event, FacilityRegistered) and isinstance(after, Facility):
+        contracts.put_registered(facility_row(after, position, record.recorded_at))
     if (
         isinstance(after, Contract)
         and isinstance(before, Contract)
@@ -316,72 +259,6 @@ def active_tables(conn: Connection) -> ProjectionTables:
     return projection_sets[active]
 
 
-@functools.cache
-def _contract_statements(tables: ProjectionTables, postgres: bool) -> tuple[str, str, str, str]:
-    """Close a contract's current row; insert one; the same for one of its allocations."""
-    t, a = tables.contracts.name, tables.allocations.name
-    current = f"known_to = {KNOWN_FOREVER}"
-    statements = (
-        f"UPDATE {t} SET known_to = ? WHERE contract_id = ? AND {current}",
-        f"INSERT INTO {t} ({', '.join(ContractRow.__slots__)})"
-        f" VALUES ({', '.join('?' * len(ContractRow.__slots__))})",
-        f"UPDATE {a} SET known_to = ? WHERE contract_id = ? AND allocation_id = ? AND {current}",
-        f"INSERT INTO {a} ({', '.join(AllocationRow.__slots__)})"
-        f" VALUES ({', '.join('?' * len(AllocationRow.__slots__))})",
-    )
-    close, insert, close_allocation, insert_allocation = (
-        in_style(statement, postgres) for statement in statements
-    )
-    return close, insert, close_allocation, insert_allocation
-
-
-class SqlContractStore:
-    def __init__(self, conn: Connection, tables: ProjectionTables) -> None:
-        self.driver = Driver(conn)
-        self.close, self.insert, self.close_allocation, self.insert_allocation = (
-            _contract_statements(tables, self.driver.postgres)
-        )
-
-    def put(self, state: Contract, position: int) -> None:
-        driver = self.driver
-        driver.execute(self.close, (position, state.contract_id))
-        row = contract_row(state, position)
-        stamp = driver.stamp
-        driver.execute(
-            self.insert,
-            (
-                row.contract_id,
-                row.known_from,
-                row.known_to,
-                row.tenant,
-                row.provider,
-                row.facility,
-                row.lifecycle,
-                stamp(row.term_start),
-                stamp(row.term_end),
-                stamp(row.terminated_at),
-                row.document,
-            ),
-        )
-
-    def put_allocation(self, state: Contract, allocation: Allocation, position: int) -> None:
-        self.driver.execute(
-            self.close_allocation, (position, state.contract_id, allocation.allocation_id)
-        )
-        row = allocation_row(state, allocation, position)
-        self.driver.execute(
-            self.insert_allocation,
-            (
-                row.contract_id,
-                row.allocation_id,
-                row.known_from,
-                row.known_to,
-                row.version,
-                row.document,
-            ),
-        )
-
-
 class StreamStates:
     """Inline: an aggregate before an event is folded from its stream (cached per batch)."""
 
@@ -415,16 +292,21 @@ class EntitlementProjection:
 
     registry: EventRegistry
 
-    def apply(self, conn: Connection, events: Sequence[RecordedEvent], folded: Folded) -> None:
+    def apply(
+        self,
+        conn: Connection,
+        events: Sequence[RecordedEvent],
+        folded: Folded,
+        decoded: Sequence[Event],
+    ) -> None:
         tables = active_tables(conn)
         series = SqlSeriesStore(conn, tables)
-        contracts = SqlContractStore(conn, tables)
+        contracts = SqlRowStore(conn, tables)
         states = StreamStates(conn, self.registry, folded)
         with pipelined(conn):  # its writes need no answer: one round trip for them all
-            for record in events:
+            for record, event in zip(events, decoded, strict=True):
                 if record.type not in self.registry:
                     continue
-                event = record.decode(self.registry)
                 before = states.before(record)
                 after = evolve(before, event, record)
                 states.remember(record, after)

@@ -29,12 +29,14 @@ from ledger.projections.bulk import (
     slot_values,
     timeline_values,
 )
-from ledger.projections.projector import (
+from ledger.projections.projector import project_event
+from ledger.projections.rows import (
     AllocationRow,
     ContractRow,
+    FacilityRow,
+    PartyRow,
     allocation_row,
     contract_row,
-    project_event,
 )
 from ledger.projections.series import MemorySeriesStore, Row
 from ledger.sql.driver import Driver
@@ -54,11 +56,12 @@ Progress = Callable[[int], None]
 
 
 @dataclass
-class MemoryContractStore:
+class MemoryRowStore:
     on_closed: Callable[[list[ContractRow]], None]
     on_closed_allocations: Callable[[list[AllocationRow]], None]
     current: dict[str, ContractRow] = field(default_factory=dict)
     current_allocations: dict[tuple[str, str], AllocationRow] = field(default_factory=dict)
+    registered: list[PartyRow | FacilityRow] = field(default_factory=list)
 
     def put(self, state: Contract, position: int) -> None:
         old = self.current.get(state.contract_id)
@@ -72,6 +75,12 @@ class MemoryContractStore:
         if old is not None:
             self.on_closed_allocations([replace(old, known_to=position)])
         self.current_allocations[key] = allocation_row(state, allocation, position)
+
+    def put_registered(self, row: PartyRow | FacilityRow) -> None:
+        self.registered.append(row)
+
+    def registered_since(self, position: int) -> list[PartyRow | FacilityRow]:
+        return [row for row in self.registered if row.position > position]
 
 
 class Replay:
@@ -87,7 +96,7 @@ class Replay:
         self.registry = registry
         self.states: dict[str, Aggregate] = {}
         self.series = MemorySeriesStore(timeline_sink)
-        self.contracts = MemoryContractStore(contract_sink, allocation_sink)
+        self.contracts = MemoryRowStore(contract_sink, allocation_sink)
         self.position = 0
 
     def feed(self, records: Iterable[RecordedEvent]) -> None:
@@ -303,6 +312,7 @@ def _rebuild(ledger: Ledger, on_progress: Progress | None) -> RebuildReport:
             r for r in replay.contracts.current_allocations.values() if r.known_from > snapshot
         )
         writer.flush(uow.conn)
+        bulk.load_registered(uow.conn, target, replay.contracts.registered)
         timeline_rows = _count(uow.conn, target)
         if replay.series.units:
             uow.conn.execute(
@@ -349,6 +359,8 @@ _CHECKED: dict[str, tuple[str, ...]] = {
     "contracts": ContractRow.__slots__,
     "allocations": AllocationRow.__slots__,
     "series": ("owner", "kind", "key", "unit"),
+    "parties": PartyRow.__slots__,
+    "facilities": FacilityRow.__slots__,
 }
 """Every column a row holds but its surrogate id: readers use each of them (the tenant and
 term columns for access checks and statuses), so a difference in any is a difference."""
@@ -396,12 +408,18 @@ def check(ledger: Ledger, on_progress: Progress | None = None) -> CheckReport:
         expected.update(
             _key("series", (k.owner, k.kind, k.key, u)) for k, u in replay.series.units.items()
         )
+        expected.update(
+            as_stored("parties" if isinstance(r, PartyRow) else "facilities", slot_values(r))
+            for r in replay.contracts.registered
+        )
         actual: Counter[str] = Counter()
         for kind, table in (
             ("timeline", active.timeline),
             ("contracts", active.contracts),
             ("allocations", active.allocations),
             ("series", active.series),
+            ("parties", active.parties),
+            ("facilities", active.facilities),
         ):
             columns = ", ".join(_CHECKED[kind])
             for row in conn.exec_driver_sql(f"SELECT {columns} FROM {table.name}"):

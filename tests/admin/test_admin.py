@@ -363,10 +363,8 @@ def test_the_tenant_page_before_the_tenant_was_known_says_so(
 def test_the_facility_page_shows_utilisation_and_changes_capacity(
     demo: Ledger, ops: Client
 ) -> None:
-    from contracts.models import Facility
 
-    colossus = Facility.objects.get(stream_id="facility-colossus-1")
-    page = ops.get(f"{ADMIN}/facility/{colossus.position}/change/")
+    page = ops.get(f"{ADMIN}/facility/colossus-1/change/")
     assert page.status_code == 200
     assert [(r.resource, r.capacity, r.reserved) for r in page.context["facility"].resources] == [
         ("gpu.h100", 220000, 220000),
@@ -551,3 +549,54 @@ def test_the_status_filter_agrees_with_every_contract_page(demo: Ledger, ops: Cl
         assert sorted(row.contract_id for row in listed) == sorted(
             i for i, s in status.items() if s == wanted
         ), wanted
+
+
+def test_the_directory_lists_are_projection_rows_of_decoded_events(
+    demo: Ledger, ops: Client
+) -> None:
+    """Parties, facilities and allocations are listed from their projection rows (no raw
+    payload read), and their pages are named by their ids."""
+    parties = ops.get(f"{ADMIN}/party/").context["cl"].result_list
+    assert [(p.party_id, p.name, p.roles) for p in parties] == [
+        ("anthropic", "Anthropic", "tenant"),
+        ("spacex", "SpaceX", "provider"),
+    ]
+    facilities = ops.get(f"{ADMIN}/facility/").context["cl"].result_list
+    assert [(f.facility_id, f.provider, f.location) for f in facilities] == [
+        ("colossus-1", "spacex", "Memphis, Tennessee"),
+        ("orbital-1", "spacex", "Low Earth orbit"),
+    ]
+    listed = ops.get(f"{ADMIN}/allocation/?tenant=anthropic").context["cl"].result_list
+    with demo.read() as conn:
+        lease = read.contract(conn, LEASE, datetime(2026, 7, 1, tzinfo=UTC))
+    assert sorted((a.allocation_id, a.workload, a.resource) for a in listed) == sorted(
+        (a.allocation_id, a.workload, a.resource) for a in lease.allocations
+    )
+    resized = next(a for a in listed if a.allocation_id == "alc_api-opus")
+    assert resized.first_quantity == "70000"  # as first allocated; the correction came later
+    assert list(ops.get(f"{ADMIN}/allocation/?tenant=nobody").context["cl"].result_list) == []
+    for url, target in (
+        (f"{ADMIN}/party/anthropic/change/", f"{ADMIN}/party/anthropic/page/"),
+        (f"{ADMIN}/allocation/{LEASE}_2Falc_api-opus/change/", f"{ADMIN}/contract/{LEASE}/change/"),
+    ):
+        response = ops.get(url)
+        assert (response.status_code, response["Location"]) == (302, target), url
+    assert ops.get(f"{ADMIN}/facility/colossus-1/change/").status_code == 200
+
+
+def test_a_rebuild_reproduces_the_directory_rows(demo: Ledger, ops: Client) -> None:
+    from ledger.projections.rebuild import check, rebuild
+
+    before = [
+        (p.party_id, p.name, p.roles, p.position)
+        for p in ops.get(f"{ADMIN}/party/").context["cl"].result_list
+    ]
+    allocations = ops.get(f"{ADMIN}/allocation/").context["cl"].result_count
+    rebuild(demo)
+    assert check(demo).ok
+    after = [
+        (p.party_id, p.name, p.roles, p.position)
+        for p in ops.get(f"{ADMIN}/party/").context["cl"].result_list
+    ]
+    assert after == before
+    assert ops.get(f"{ADMIN}/allocation/").context["cl"].result_count == allocations > 0

@@ -28,7 +28,13 @@ class Recorder:
     def __init__(self, fail_on: str | None = None) -> None:
         self.fail_on = fail_on
 
-    def apply(self, conn: Connection, events: Sequence[RecordedEvent], folded: Folded) -> None:
+    def apply(
+        self,
+        conn: Connection,
+        events: Sequence[RecordedEvent],
+        folded: Folded,
+        decoded: Sequence[object],
+    ) -> None:
         conn.execute(insert(seen), [{"position": e.position, "type": e.type} for e in events])
         if any(e.type == self.fail_on for e in events):
             raise RuntimeError("projection failed")
