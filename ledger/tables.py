@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
@@ -108,6 +109,27 @@ class ProjectionTables:
     facilities: Table
 
 
+def _party_columns() -> list[Column[Any]]:
+    return [
+        Column("party_id", String(100), primary_key=True),
+        Column("name", Text, nullable=False),
+        Column("roles", String(200), nullable=False),  # ", "-separated: a few role names
+        Column("position", Position, nullable=False),
+        Column("recorded_at", UtcTimestamp, nullable=False),
+    ]
+
+
+def _facility_columns() -> list[Column[Any]]:
+    return [
+        Column("facility_id", String(100), primary_key=True),
+        Column("provider", String(100), nullable=False),
+        Column("name", Text, nullable=False),
+        Column("location", Text, nullable=False),
+        Column("position", Position, nullable=False),
+        Column("recorded_at", UtcTimestamp, nullable=False),
+    ]
+
+
 def _projection_tables(name: str) -> ProjectionTables:
     timeline = Table(
         f"ledger_timeline_{name}",
@@ -183,25 +205,8 @@ def _projection_tables(name: str) -> ProjectionTables:
     )
     # The directory as registered: a party or facility is registered once and its row
     # never changes (its capacity and limits live in the timeline).
-    parties = Table(
-        f"ledger_parties_{name}",
-        metadata,
-        Column("party_id", String(100), primary_key=True),
-        Column("name", Text, nullable=False),
-        Column("roles", String(200), nullable=False),  # ", "-separated: a few role names
-        Column("position", Position, nullable=False),
-        Column("recorded_at", UtcTimestamp, nullable=False),
-    )
-    facilities = Table(
-        f"ledger_facilities_{name}",
-        metadata,
-        Column("facility_id", String(100), primary_key=True),
-        Column("provider", String(100), nullable=False),
-        Column("name", Text, nullable=False),
-        Column("location", Text, nullable=False),
-        Column("position", Position, nullable=False),
-        Column("recorded_at", UtcTimestamp, nullable=False),
-    )
+    parties = Table(f"ledger_parties_{name}", metadata, *_party_columns())
+    facilities = Table(f"ledger_facilities_{name}", metadata, *_facility_columns())
     return ProjectionTables(name, timeline, series, contracts, allocations, parties, facilities)
 
 
@@ -253,26 +258,9 @@ contracts_current = Table(
     Column("terminated_at", UtcTimestamp, nullable=True),
 )
 
-parties_current = Table(
-    "ledger_parties_current",
-    view_metadata,
-    Column("party_id", String(100), primary_key=True),
-    Column("name", Text, nullable=False),
-    Column("roles", String(200), nullable=False),
-    Column("position", Position, nullable=False),
-    Column("recorded_at", UtcTimestamp, nullable=False),
-)
+parties_current = Table("ledger_parties_current", view_metadata, *_party_columns())
 
-facilities_current = Table(
-    "ledger_facilities_current",
-    view_metadata,
-    Column("facility_id", String(100), primary_key=True),
-    Column("provider", String(100), nullable=False),
-    Column("name", Text, nullable=False),
-    Column("location", Text, nullable=False),
-    Column("position", Position, nullable=False),
-    Column("recorded_at", UtcTimestamp, nullable=False),
-)
+facilities_current = Table("ledger_facilities_current", view_metadata, *_facility_columns())
 
 allocations_current = Table(
     "ledger_allocations_current",
