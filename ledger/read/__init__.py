@@ -9,7 +9,7 @@ One module per concern; `directory` (who is who) and `feed` (the event feed) are
 as modules, the queries and views from here.
 """
 
-from ledger.read.contracts import (
+from ledger.read.contract_reads import (
     BATCH,
     ContractPage,
     contract,
@@ -17,10 +17,10 @@ from ledger.read.contracts import (
     contract_view,
     contracts,
 )
-from ledger.read.entitlements import AnswerCache, entitlements, entitlements_json, limits
+from ledger.read.entitlement_reads import AnswerCache, entitlements, entitlements_json, limits
 from ledger.read.facilities import facility
 from ledger.read.history import changes, timeline
-from ledger.read.knowledge import (
+from ledger.read.known_at import (
     KnownAt,
     Snapshot,
     knowledge,

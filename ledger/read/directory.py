@@ -18,7 +18,7 @@ from ledger.domain import party as parties_domain
 from ledger.domain.events import FacilityRegistered, PartyRegistered
 from ledger.errors import NotFound
 from ledger.events import Event
-from ledger.read.knowledge import snapshot
+from ledger.read.known_at import snapshot
 from ledger.read.payloads import PAYLOAD_COLUMNS, decoded, opening
 from ledger.read.views import View
 from ledger.tables import KNOWN_FOREVER, events

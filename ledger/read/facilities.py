@@ -13,7 +13,7 @@ from ledger.domain import facility as facilities_domain
 from ledger.domain.events import FacilityRegistered
 from ledger.errors import NotFound
 from ledger.projections.projector import FACILITY
-from ledger.read.knowledge import KnownAt, knowledge, snapshot
+from ledger.read.known_at import KnownAt, knowledge, snapshot
 from ledger.read.payloads import opening
 from ledger.read.series import in_force_rows, rows, total, vector
 from ledger.read.views import FacilityContract, FacilityResource, FacilityView

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Connection, literal, or_, select
 from ledger.domain import contract as contracts_domain
 from ledger.domain import party as parties_domain
 from ledger.events import RecordedEvent
-from ledger.read.knowledge import snapshot
+from ledger.read.known_at import snapshot
 from ledger.sql.events import ENVELOPE_COLUMNS
 from ledger.store import record_from_row
 from ledger.tables import KNOWN_FOREVER, ProjectionTables, events

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, and_, or_, select
 from ledger.errors import FieldError, InvalidInput
 from ledger.projections.projector import CAPACITY, LIMIT
 from ledger.projections.series import SeriesKey
-from ledger.read.knowledge import KnownAt, tenant_knowledge
+from ledger.read.known_at import KnownAt, tenant_knowledge
 from ledger.read.series import rows, total, vector
 from ledger.read.views import Amounts, ChangeItem, Changes, LimitAmounts, TimelineItem
 from ledger.tables import ProjectionTables

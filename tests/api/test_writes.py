@@ -1041,7 +1041,7 @@ def test_lists_page_with_cursors_seeing_each_item_once(
     demo: Ledger, admin: ApiClient, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
     # The module, not `read.contracts` (the function it exports): `contracts()` reads BATCH there.
-    monkeypatch.setattr(sys.modules["ledger.read.contracts"], "BATCH", batch)
+    monkeypatch.setattr(sys.modules["ledger.read.contract_reads"], "BATCH", batch)
     for n in range(5):
         body = {"id": f"tenant-{n}", "name": f"Tenant {n}", "roles": ["tenant"]}
         assert admin.post("/parties", body).status_code == 201

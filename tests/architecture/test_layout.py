@@ -74,7 +74,7 @@ PAYLOAD_READERS = {
     # The read side's way to the registry, and a registration read in the snapshot's
     # statement and handed to it.
     "ledger/read/payloads.py",
-    "ledger/read/knowledge.py",
+    "ledger/read/known_at.py",
     # The admin's way to the registry.
     "contracts/models.py",
     # The envelope as stored, byte for byte: hashed and signed, never read for meaning.
@@ -95,3 +95,13 @@ def test_payloads_are_read_through_the_registry_only() -> None:
         if isinstance(node, ast.Attribute) and node.attr == "payload"
     ]
     assert offenders == []
+
+
+def test_no_read_module_is_named_like_a_query_the_package_exports() -> None:
+    """`from ledger.read.contracts import contracts` in the package would make
+    `ledger.read.contracts` the function, and a patch of the module's attributes by its
+    dotted name would patch the function instead."""
+    import ledger.read
+
+    modules = {path.stem for path in (LEDGER / "read").glob("*.py")}
+    assert modules & set(ledger.read.__all__) == set()

@@ -301,7 +301,7 @@ def test_contract_lists_read_on_in_batches_until_the_page_is_full(
     demo: Ledger, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
     # The module, not `read.contracts` (the function it exports): `contracts()` reads BATCH there.
-    monkeypatch.setattr(sys.modules["ledger.read.contracts"], "BATCH", batch)
+    monkeypatch.setattr(sys.modules["ledger.read.contract_reads"], "BATCH", batch)
     as_of = datetime(2026, 7, 1, tzinfo=UTC)
     with demo.read(transaction=False) as conn:
         every = [v.id for v in read.contracts(conn, as_of)]

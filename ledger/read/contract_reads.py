@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select
 from ledger.domain import contract as contracts_domain
 from ledger.errors import NotFound
 from ledger.projections.documents import from_document
-from ledger.read.knowledge import KnownAt, knowledge, snapshot
+from ledger.read.known_at import KnownAt, knowledge, snapshot
 from ledger.read.series import total
 from ledger.read.views import (
     AllocationView,

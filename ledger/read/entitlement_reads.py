@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from ledger.canonical import format_timestamp
 from ledger.domain.contract import status_at as contract_status
 from ledger.projections.projector import CAPACITY, LIMIT
-from ledger.read.knowledge import KnownAt, knowledge, tenant_knowledge, tenant_snapshot
+from ledger.read.known_at import KnownAt, knowledge, tenant_knowledge, tenant_snapshot
 from ledger.read.series import (
     capacity_view,
     contracts_known_at,
