@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, and_, or_, select
 
-from ledger.errors import FieldError, InvalidInput
+from ledger.errors import FieldError, InvalidInput, PositionInFuture
 from ledger.projections.projector import CAPACITY, LIMIT
 from ledger.projections.series import SeriesKey
 from ledger.read.known_at import KnownAt, tenant_knowledge
@@ -99,10 +99,13 @@ def changes(
     """Business-time intervals whose entitlements differ between what was known at
     `since_position` and what is known at `known_at`: what a billing system re-bills."""
     snap, known = tenant_knowledge(conn, tenant, known_at)
+    if since_position > snap.head_position:
+        # "Since" a position no event has reached yet: answering "nothing changed" would
+        # let a poller that mistyped (or read another ledger's) position skip real changes.
+        raise PositionInFuture("since_position", since_position, snap.head_position)
     if since_position > known.position and known.position < snap.head_position:
         # Inverted: known_at names a point before since_position, so there is no "later" to
-        # compare with. (A known_at at or past the head is the head, as no known_at is: a
-        # poller at or past it simply has nothing new.)
+        # compare with. (A known_at at or past the head is the head, as no known_at is.)
         raise InvalidInput(
             f"since_position {since_position} is after known_at (position {known.position})",
             [FieldError(("query", "since_position"), "must not be after known_at")],

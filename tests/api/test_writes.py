@@ -520,8 +520,15 @@ def test_list_parameters_are_validated(demo: Ledger, admin: ApiClient) -> None:
     assert inverted["errors"][0]["loc"] == ["query", "since_position"]
     head = demo.head().position
     for known_at in (None, str(head + 100), "2999-01-01T00:00:00Z"):  # at or past the head
-        params = {"since_position": str(head + 1)} | ({"known_at": known_at} if known_at else {})
-        assert admin.get("/tenants/anthropic/entitlements/changes", **params).status_code == 200
+        params = {"since_position": str(head)} | ({"known_at": known_at} if known_at else {})
+        at_head = admin.get("/tenants/anthropic/entitlements/changes", **params)
+        assert (at_head.status_code, at_head.json()["items"]) == (200, [])
+        params["since_position"] = str(head + 1)
+        future = problem(admin.get("/tenants/anthropic/entitlements/changes", **params), 409)
+        assert future["type"].endswith("/position-in-future")
+        assert future["errors"] == [
+            {"loc": ["query", "since_position"], "msg": f"past the head ({head})"}
+        ]
 
 
 # -- domain rules: 409 naming the rule, the resource and the instant ---------------------
