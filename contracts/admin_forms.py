@@ -56,11 +56,13 @@ class CapacityField(forms.CharField):
         return tuple(lines)
 
 
-def _when(label: str = "Effective at (UTC)", required: bool = False) -> forms.DateTimeField:
+def _when(
+    label: str = "Effective at (UTC)", required: bool = False, empty_means: str = "now"
+) -> forms.DateTimeField:
     return forms.DateTimeField(
         label=label,
         required=required,
-        help_text="YYYY-MM-DD HH:MM, UTC" + ("" if required else "; empty means now"),
+        help_text="YYYY-MM-DD HH:MM, UTC" + ("" if required else f"; empty means {empty_means}"),
     )
 
 
@@ -315,7 +317,7 @@ class AllocateCapacityForm(ContractCommandForm):
     resource = forms.CharField()
     quantity = forms.DecimalField(max_digits=30, decimal_places=6)
     effective_at = _when()
-    until = _when("Until (UTC)")
+    until = _when("Until (UTC)", empty_means="no end")
     reason = _reason(required=False)
 
     def command(self, target: str | None) -> c.Command:
@@ -377,7 +379,7 @@ class ChangeLimitForm(CommandForm):
     value = forms.DecimalField(required=False, max_digits=30, decimal_places=6)
     factor = forms.DecimalField(required=False, max_digits=30, decimal_places=6)
     effective_at = _when()
-    until = _when("Until (UTC)")
+    until = _when("Until (UTC)", empty_means="no end")
     reason = _reason()
 
     def command(self, target: str | None) -> c.Command:

@@ -600,3 +600,14 @@ def test_a_rebuild_reproduces_the_directory_rows(demo: Ledger, ops: Client) -> N
     ]
     assert after == before
     assert ops.get(f"{ADMIN}/allocation/").context["cl"].result_count == allocations > 0
+
+
+def test_an_empty_until_is_said_to_mean_no_end(demo: Ledger, ops: Client) -> None:
+    """An empty `effective_at` is now; an empty `until` is no end, and the forms say so."""
+    from contracts import admin_forms as forms
+
+    for form in (forms.ChangeLimitForm(), forms.AllocateCapacityForm()):
+        assert form.fields["until"].help_text.endswith("empty means no end")
+        assert form.fields["effective_at"].help_text.endswith("empty means now")
+    page = ops.get(f"{ADMIN}/limitchange/add/").content.decode()
+    assert "empty means no end" in page
