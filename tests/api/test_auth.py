@@ -398,9 +398,14 @@ def test_key_commands_refuse_bad_input_in_one_line(ledger: Ledger) -> None:
 
 def test_the_demo_credentials_work(ledger: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
     call_command("load_demo", "--credentials")
-    first = capsys.readouterr().out.strip().splitlines()[-1].split(": ", 1)[1]
+    printed = capsys.readouterr().out.strip().splitlines()
+    first = printed[-1].split(": ", 1)[1]
+    assert not any("revoked" in line for line in printed)
     call_command("load_demo", "--credentials")
-    second = capsys.readouterr().out.strip().splitlines()[-1].split(": ", 1)[1]
+    printed = capsys.readouterr().out.strip().splitlines()
+    second = printed[-1].split(": ", 1)[1]
+    first_id = first.removeprefix(apikeys.PREFIX).split(".", 1)[0]
+    assert printed[-2] == f"the earlier demo API key ({first_id}) is revoked: use this one"
     assert ApiClient(second).get("/tenants/anthropic/entitlements").status_code == 200
     problem(ApiClient(first).get("/tenants/anthropic/entitlements"), 401)  # revoked
     signed_in = Client().post("/admin/login/", {"username": "demo", "password": "demo"})

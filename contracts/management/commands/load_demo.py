@@ -47,10 +47,17 @@ class Command(BaseCommand):
         user.set_password(DEMO_PASSWORD)
         user.save()
         ledger = get_ledger()
+        revoked = []
         with ledger.write() as uow:
             for key in apikeys.list_keys(uow.conn):
                 if key.name == DEMO_KEY_NAME and key.revoked_at is None:
-                    apikeys.revoke(uow.conn, key.key_id, ledger.clock())
+                    revoked.append(apikeys.revoke(uow.conn, key.key_id, ledger.clock()).key_id)
             _, secret = apikeys.create(uow.conn, DEMO_KEY_NAME, ["admin"], None, ledger.clock())
         self.stdout.write(f"admin login: {DEMO_USER} / {DEMO_PASSWORD}")
+        if revoked:
+            # Only hashes of secrets are stored: an earlier key cannot be printed again, so
+            # each run makes a new one, and says that the last one stopped working.
+            self.stdout.write(
+                f"the earlier demo API key ({', '.join(revoked)}) is revoked: use this one"
+            )
         self.stdout.write(f"API key (admin scope): {secret}")
