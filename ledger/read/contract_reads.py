@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Connection, select
@@ -78,13 +78,47 @@ def contract(
     return contract_view(state, as_of, known)
 
 
+_INSTANT = timedelta(microseconds=1)
+
+
+def _allocations_at_instant(
+    state: contracts_domain.Contract, as_of: datetime
+) -> dict[str, list[AllocationView]]:
+    """The contract's allocations at `as_of`: in force then, scheduled to begin later, or
+    ended by then (released, past `until`, or ended with the contract's term)."""
+    schedule = state.schedule()
+    found: dict[str, list[AllocationView]] = {"allocations": [], "scheduled": [], "ended": []}
+    for a in state.allocations:
+        ends = [t for t in (a.ends_at, schedule.end_in_force) if t is not None]
+        end = min(ends) if ends else None
+        begins = max(a.start, schedule.start)
+        if end is not None and (as_of >= end or end <= begins):
+            group, quantity = "ended", a.quantity_at(max(a.start, end - _INSTANT))
+        elif as_of < begins:
+            group, quantity = "scheduled", a.quantity_at(a.start)
+        else:
+            group, quantity = "allocations", a.quantity_at(as_of)
+        found[group].append(
+            AllocationView(
+                allocation_id=a.allocation_id,
+                workload=a.workload,
+                resource=a.resource,
+                quantity=quantity,
+                effective_from=a.start,
+                until=a.until,
+                released=a.released,
+            )
+        )
+    return found
+
+
 def contract_view(
     state: contracts_domain.Contract, as_of: datetime, known: Knowledge
 ) -> ContractView:
     schedule = state.schedule()
-    # Quantities describe the contract's terms, so they are read inside its term even when
-    # as_of is not (status says where as_of falls); an allocation not begun by then shows
-    # the quantity it begins with.
+    # Capacities describe the contract's terms, so they are read inside its term even when
+    # as_of is not (status says where as_of falls); allocations are sorted by where as_of
+    # falls for each of them.
     moment = state.term_instant(as_of)
     return ContractView(
         id=state.contract_id,
@@ -101,17 +135,7 @@ def contract_view(
             for r, q in state.capacity_at(moment).items()
             if q  # an amendment to "0" removes the resource (docs/api.md)
         ],
-        allocations=[
-            AllocationView(
-                allocation_id=a.allocation_id,
-                workload=a.workload,
-                resource=a.resource,
-                quantity=a.quantity_at(max(moment, a.start)),
-                until=a.until,
-                released=a.released,
-            )
-            for a in state.allocations
-        ],
+        **_allocations_at_instant(state, as_of),
         version=state.version,
         signed_at=state.signed_at,
         signed_by=list(state.signed_by),

@@ -135,6 +135,9 @@ class AllocationView(View):
     workload: str
     resource: str
     quantity: Quantity
+    """In force: its quantity at as_of; scheduled: what it begins with; ended: what it
+    ended with."""
+    effective_from: UtcDatetime
     until: UtcDatetime | None
     released: bool
 
@@ -151,6 +154,11 @@ class ContractView(View):
     term: TermView
     capacity: list[CapacityLineView]
     allocations: list[AllocationView]
+    """The allocations in force at as_of."""
+    scheduled: list[AllocationView] = []
+    """Allocations that begin after as_of."""
+    ended: list[AllocationView] = []
+    """Allocations that ended (released, past their `until`, or with the contract) by as_of."""
     version: int
     signed_at: UtcDatetime | None
     signed_by: list[str]

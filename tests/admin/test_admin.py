@@ -611,3 +611,53 @@ def test_an_empty_until_is_said_to_mean_no_end(demo: Ledger, ops: Client) -> Non
         assert form.fields["effective_at"].help_text.endswith("empty means now")
     page = ops.get(f"{ADMIN}/limitchange/add/").content.decode()
     assert "empty means no end" in page
+
+
+def test_the_contract_page_lists_allocations_in_force_scheduled_and_ended(
+    demo: Ledger, ops: Client
+) -> None:
+    """Today's allocations add up to what the tenant page says is allocated; one that
+    begins later and one that ended are listed apart, and the ended one has no actions."""
+    from decimal import Decimal
+
+    from ledger.domain import commands as c
+    from ledger.service import Accepted, Context, execute
+
+    ctx = Context(actor="ops", source="cli")
+    later = c.AllocateCapacity(
+        contract_id=LEASE,
+        allocation_id="alc_later",
+        workload="later",
+        resource="power.mw",
+        quantity=Decimal(1),
+        effective_at=datetime(2027, 3, 1, tzinfo=UTC),
+    )
+    assert isinstance(execute(demo, later, ctx), Accepted)
+    released = c.ReleaseAllocation(
+        contract_id=LEASE,
+        allocation_id="alc_api-opus",
+        effective_at=datetime(2026, 12, 1, tzinfo=UTC),
+        reason="moved to another lease",
+    )
+    assert isinstance(execute(demo, released, ctx), Accepted)
+
+    page = ops.get(f"{ADMIN}/contract/{LEASE}/change/")
+    shown = page.context["contract"]
+    assert [a.allocation_id for a in shown.scheduled] == ["alc_later"]
+    assert [a.allocation_id for a in shown.ended] == ["alc_api-opus"]
+    assert shown.ended[0].quantity == 60_000  # what it ended with, not 0
+    in_force = {a.allocation_id for a in shown.allocations}
+    assert "alc_later" not in in_force
+    assert "alc_api-opus" not in in_force
+    with demo.read() as conn:
+        tenant = read.entitlements(conn, "anthropic", demo.clock())
+    for line in tenant.capacity:
+        listed = sum(a.quantity for a in shown.allocations if a.resource == line.resource)
+        assert listed == line.allocated, line.resource
+    body = page.content.decode()
+    ended_table = body.split('id="ended-allocations"', 1)[1].split("</table>", 1)[0]
+    assert "alc_api-opus" in ended_table
+    assert "/resize/" not in ended_table
+    assert "/release/" not in ended_table
+    scheduled_table = body.split('id="scheduled-allocations"', 1)[1].split("</table>", 1)[0]
+    assert "alc_later/resize/" in scheduled_table

@@ -260,8 +260,9 @@ def test_contract_lifecycle_through_the_api(demo: Ledger, admin: ApiClient) -> N
 
 
 def test_a_contract_shows_its_terms_whatever_the_as_of(demo: Ledger, admin: ApiClient) -> None:
-    """Quantities are read inside the term: a draft or a lease not yet begun shows what it
-    starts with (it used to show 0 of everything), one that ended what it ended with."""
+    """Capacities are read inside the term: a draft or a lease not yet begun shows what it
+    starts with (it used to show 0 of everything), one that ended what it ended with.
+    Allocations are listed where as_of falls for each: in force, scheduled or ended."""
     drafted = body_of(admin.post("/contracts", CONTRACT))
     assert (drafted["status"], drafted["capacity"][0]["quantity"]) == ("draft", "100000")
     admin.post("/contracts/ctr_colossus-2/sign", {"signed_by": ["SpaceX", "Anthropic"]})
@@ -276,21 +277,34 @@ def test_a_contract_shows_its_terms_whatever_the_as_of(demo: Ledger, admin: ApiC
         "resource": "gpu.h100",
         "quantity": "1000",
         "effective_at": "2028-07-01T00:00:00Z",
+        "until": "2029-03-01T00:00:00Z",
         "reason": "scheduled",
     }
     allocated = body_of(admin.post("/contracts/ctr_colossus-2/allocations", allocation))
     assert allocated["status"] == "signed"
     assert allocated["capacity"][0]["quantity"] == "100000"  # at the term's start
-    assert allocated["allocations"][0]["quantity"] == "1000"  # what it begins with
+    assert allocated["allocations"] == []  # answered now: it begins in 2028
+    assert [
+        (a["allocation_id"], a["quantity"], a["effective_from"], a["until"])
+        for a in allocated["scheduled"]
+    ] == [
+        (
+            allocated["allocation_id"],
+            "1000",
+            "2028-07-01T00:00:00.000000Z",
+            "2029-03-01T00:00:00.000000Z",
+        )
+    ]
 
-    def seen(as_of: str) -> tuple[str, str, str]:
+    def seen(as_of: str) -> tuple[str, str, list[str], list[str], list[str]]:
         view = body_of(admin.get("/contracts/ctr_colossus-2", as_of=as_of))
-        quantities = view["capacity"][0]["quantity"], view["allocations"][0]["quantity"]
-        return (view["status"], *quantities)
+        groups = [[a["quantity"] for a in view[g]] for g in ("allocations", "scheduled", "ended")]
+        return (view["status"], view["capacity"][0]["quantity"], *groups)
 
-    assert seen("2028-05-10T00:00:00Z") == ("active", "100000", "1000")
-    assert seen("2028-08-01T00:00:00Z") == ("active", "120000", "1000")
-    assert seen("2030-01-01T00:00:00Z") == ("expired", "120000", "1000")  # as it ended
+    assert seen("2028-05-10T00:00:00Z") == ("active", "100000", [], ["1000"], [])
+    assert seen("2028-08-01T00:00:00Z") == ("active", "120000", ["1000"], [], [])
+    assert seen("2029-03-01T00:00:00Z") == ("active", "120000", [], [], ["1000"])  # its until
+    assert seen("2030-01-01T00:00:00Z") == ("expired", "120000", [], [], ["1000"])  # as it ended
 
 
 def test_void_a_draft(demo: Ledger, admin: ApiClient) -> None:
