@@ -17,10 +17,9 @@ from contracts.api.errors import PROBLEM, refusal
 from contracts.api.rendering import to_json
 from contracts.runtime import get_ledger
 from ledger.apikeys import ApiKey
-from ledger.canonical import canonical_json
+from ledger.canonical import canonical_json, canonical_model_json
 from ledger.domain.commands import Command
 from ledger.errors import FieldError, InvalidInput, NonCanonicalValue
-from ledger.events import RecordedEvent
 from ledger.service import (
     Accepted,
     Answer,
@@ -94,19 +93,20 @@ def pinned_version(request: HttpRequest) -> int | None:
     return int(digits) if len(digits) <= 16 else BEYOND_ANY_VERSION
 
 
-def _planned(events: tuple[RecordedEvent, ...]) -> list[dict[str, Any]]:
-    """The events a dry run appended before rolling back, as PlannedEvent: their payload and
-    metadata are the canonical JSON the ledger would have stored, embedded as they are."""
+def _planned(accepted: Accepted) -> list[dict[str, Any]]:
+    """The events a dry run appended before rolling back, as PlannedEvent: each event as
+    its model encodes it (the current schema) and the metadata the ledger stored with it,
+    embedded as canonical JSON."""
     return [
         {
             "stream_id": record.stream_id,
-            "type": record.type,
-            "schema_version": record.schema_version,
+            "type": new.event.event_type,
+            "schema_version": new.event.schema_version,
             "effective_at": record.effective_at,
-            "payload": orjson.Fragment(record.payload),
+            "payload": orjson.Fragment(canonical_model_json(new.event)),
             "metadata": orjson.Fragment(record.metadata),
         }
-        for record in events
+        for record, new in zip(accepted.events, accepted.decided, strict=True)
     ]
 
 
@@ -136,7 +136,7 @@ def run(
         if dry_run:  # the write's own answer, what it would append, and no position:
             # what the answer was read at was rolled back, that position will be another's.
             body = view.model_dump(mode="json") | {"position": None, "known_at": None}
-            body |= {"dry_run": True, "events": _planned(accepted.events)}
+            body |= {"dry_run": True, "events": _planned(accepted)}
             return Answer(status, to_json(body), ((CONTENT_TYPE, JSON),))
         headers: tuple[tuple[str, str], ...] = ((CONTENT_TYPE, JSON),)
         if etag:

@@ -77,14 +77,18 @@ def execute(
             _remember(uow, ctx.idempotency, refused, None)
             return Refused(refusal, refused)
         recorded = tuple(uow.append(decision.events, decision.expected))
-        accepted = Accepted(decision.result, recorded, recorded[-1].position)
+        accepted = Accepted(
+            decision.result, recorded, recorded[-1].position, decided=decision.events
+        )
         answer = None if render is None else render(uow.conn, accepted)
         if ctx.dry_run:
             return Planned(decision.result, decision.events, answer)
         if ctx.idempotency is not None:
             assert answer is not None
             _remember(uow, ctx.idempotency, answer, accepted.position)
-        return Accepted(accepted.result, accepted.events, accepted.position, answer)
+        return Accepted(
+            accepted.result, accepted.events, accepted.position, answer, decision.events
+        )
 
     if ctx.expected_version is not None:
         # A pinned version is not retried: the conflict is the answer. Unless the request

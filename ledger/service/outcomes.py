@@ -36,6 +36,8 @@ class Accepted:
     events: tuple[RecordedEvent, ...]
     position: int
     answer: Answer | None = None
+    decided: tuple[NewEvent, ...] = ()
+    """The events as the command decided them, in the order of `events`."""
 
 
 @dataclass(frozen=True)

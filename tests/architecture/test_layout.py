@@ -80,8 +80,6 @@ PAYLOAD_READERS = {
     # The envelope as stored, byte for byte: hashed and signed, never read for meaning.
     "ledger/export.py",
     "contracts/api/events.py",
-    # A dry run's planned events: the payload it would store, as it would store it.
-    "contracts/api/writes.py",
 }
 
 
