@@ -176,7 +176,7 @@ def _entitlements(
         if row.kind == CAPACITY:
             capacity.append(capacity_view(row.key, row.unit, row.value))
         else:
-            limit_views.append(limit_view(row.key, row.value))
+            limit_views.append(limit_view(row))
     briefs = []
     contracts_query = contracts_known_at(tables.name)
     for row in conn.execute(contracts_query, {"owner": tenant, "position": position}):
@@ -204,4 +204,4 @@ def limits(
 ) -> list[LimitView]:
     snap, known = tenant_knowledge(conn, tenant, known_at)
     rows = in_force_rows(conn, snap.tables, tenant, (LIMIT,), as_of, known.position)
-    return [limit_view(row.key, row.value) for row in rows]
+    return [limit_view(row) for row in rows]

@@ -13,9 +13,18 @@ from sqlalchemy import BigInteger, Connection, String, and_, bindparam, case, se
 
 from ledger import exact
 from ledger.canonical import parse_timestamp
-from ledger.read.views import CapacityEntitlement, ContractShare, LimitView, WorkloadShare, trusted
+from ledger.projections.projector import LIMIT
+from ledger.read.views import (
+    CapacityEntitlement,
+    ContractShare,
+    LimitView,
+    NextLimit,
+    WorkloadShare,
+    trusted,
+)
 from ledger.sql.types import UtcTimestamp
 from ledger.tables import KNOWN_FOREVER, ProjectionTables, projection_sets
+from ledger.timeline import END_OF_TIME
 
 
 def vector(value: str) -> dict[str, Decimal]:
@@ -69,6 +78,19 @@ def _in_force(tables_name: str, kinds: tuple[str, ...]) -> Any:
         .correlate(s)
         .scalar_subquery()
     )
+    # A limit whose row in force ends says what comes next: the first row of its series
+    # from that end on (probed only for a limit row that ends, as CASE evaluates lazily).
+    successor = t.alias("successor")
+    after_end = (
+        select(successor.c.id)
+        .where(*_known_rows_of_series(successor, s), successor.c.valid_from >= t.c.valid_to)
+        .order_by(successor.c.valid_from)
+        .limit(1)
+        .correlate(s, t)
+        .scalar_subquery()
+    )
+    then = t.alias("then")
+    limit_ends = and_(s.c.kind == LIMIT, t.c.valid_to < END_OF_TIME)
     # An outer join: a series with no row in force at :as_of comes back with NULLs and,
     # probed only then (CASE evaluates lazily), where it starts again: until then the
     # answer holds.
@@ -81,8 +103,14 @@ def _in_force(tables_name: str, kinds: tuple[str, ...]) -> Any:
             t.c.valid_to,
             t.c.value,
             case((t.c.id.is_(None), next_start), else_=None).label("next_start"),
+            then.c.valid_from.label("then_from"),
+            then.c.value.label("then_value"),
         )
-        .select_from(s.outerjoin(t, and_(t.c.id == latest, t.c.valid_to > _AS_OF)))
+        .select_from(
+            s.outerjoin(t, and_(t.c.id == latest, t.c.valid_to > _AS_OF)).outerjoin(
+                then, and_(limit_ends, then.c.id == case((limit_ends, after_end), else_=None))
+            )
+        )
         .where(s.c.owner == _OWNER, s.c.kind.in_(kinds))
         .order_by(s.c.kind, s.c.key)
     )
@@ -160,19 +188,36 @@ def rows(conn: Connection, query: Any) -> list[Any]:
     return list(conn.execute(query).all())
 
 
-def limit_view(key: str, value: str) -> LimitView:
-    # Built from the projection's own canonical JSON, like the capacity views: parsed, not
-    # validated again.
-    plan, limit = key.split("/", 1)
-    data = orjson.loads(value)
+def limit_view(row: Any) -> LimitView:
+    """A limit from its row in force, and what follows it where that row ends. Built from
+    the projection's own canonical JSON, like the capacity views: parsed, not validated
+    again."""
+    plan, limit = row.key.split("/", 1)
+    data = orjson.loads(row.value)
+    value = None if data["value"] is None else Decimal(data["value"])
     return trusted(
         LimitView,
         plan=plan,
         limit=limit,
-        value=None if data["value"] is None else Decimal(data["value"]),
+        value=value,
         unlimited=data["unlimited"],
         effective_since=parse_timestamp(data["effective_since"]),
         until=None if data["until"] is None else parse_timestamp(data["until"]),
+        next_change=_next_change(row, value, data["unlimited"]),
+    )
+
+
+def _next_change(row: Any, value: Decimal | None, unlimited: bool) -> NextLimit | None:
+    if row.valid_to >= END_OF_TIME:
+        return None
+    if row.then_from is None or row.then_from > row.valid_to:  # nothing follows at once
+        return trusted(NextLimit, at=row.valid_to, value=None, unlimited=False, removed=True)
+    data = orjson.loads(row.then_value)
+    following = None if data["value"] is None else Decimal(data["value"])
+    if (following, data["unlimited"]) == (value, unlimited):
+        return None  # stored anew (it says since when), the same limit: no change
+    return trusted(
+        NextLimit, at=row.valid_to, value=following, unlimited=data["unlimited"], removed=False
     )
 
 

@@ -60,6 +60,16 @@ class CapacityEntitlement(View):
     workloads: list[WorkloadShare]
 
 
+class NextLimit(View):
+    """What a limit becomes where the one in force ends: another value (or unlimited), or
+    no limit at all (`removed`)."""
+
+    at: UtcDatetime
+    value: Quantity | None
+    unlimited: bool
+    removed: bool
+
+
 class LimitView(View):
     plan: str
     limit: str
@@ -67,6 +77,8 @@ class LimitView(View):
     unlimited: bool
     effective_since: UtcDatetime
     until: UtcDatetime | None
+    next_change: NextLimit | None
+    """Set when the limit in force is already scheduled to change (or to end)."""
 
 
 class TermView(View):

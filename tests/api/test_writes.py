@@ -313,6 +313,72 @@ def test_void_a_draft(demo: Ledger, admin: ApiClient) -> None:
     assert body_of(response)["status"] == "voided"
 
 
+def test_a_limit_scheduled_to_change_says_what_comes_next(demo: Ledger, admin: ApiClient) -> None:
+    """ "450 until 1 Jan, then 900": the limit in force names its next change, in the
+    limits and in the entitlements, and a temporary one what it returns to."""
+    base = {"plan": "claude-code-max", "limit": "weekly-hours", "reason": "plan terms"}
+    now = "2026-12-01T00:00:00Z"
+    assert (
+        admin.post(
+            "/tenants/anthropic/limits",
+            {**base, "operation": "set", "value": "450", "effective_at": now},
+        ).status_code
+        == 201
+    )
+    later = {**base, "operation": "set", "value": "900", "effective_at": "2027-01-01T00:00:00Z"}
+    assert admin.post("/tenants/anthropic/limits", later).status_code == 201
+
+    def limit(path: str, **query: str) -> dict[str, Any]:
+        items = admin.get(path, **query).json()
+        found = items["items"] if "items" in items else items["limits"]
+        return next(i for i in found if i["limit"] == "weekly-hours")
+
+    for path in ("/tenants/anthropic/limits", "/tenants/anthropic/entitlements"):
+        now_seen = limit(path, as_of="2026-12-05T00:00:00Z")
+        assert (now_seen["value"], now_seen["next_change"]) == (
+            "450",
+            {
+                "at": "2027-01-01T00:00:00.000000Z",
+                "value": "900",
+                "unlimited": False,
+                "removed": False,
+            },
+        ), path
+        assert limit(path, as_of="2027-02-01T00:00:00Z")["next_change"] is None, path
+
+    removal = {**base, "operation": "remove", "effective_at": "2027-06-01T00:00:00Z"}
+    assert admin.post("/tenants/anthropic/limits", removal).status_code == 201
+    assert limit("/tenants/anthropic/limits", as_of="2027-02-01T00:00:00Z")["next_change"] == {
+        "at": "2027-06-01T00:00:00.000000Z",
+        "value": None,
+        "unlimited": True,  # "remove" makes the limit unlimited (docs/api.md)
+        "removed": False,
+    }
+    # A first limit set only for a while: after it, there is none.
+    trial = {
+        "plan": "claude-code-max",
+        "limit": "trial-hours",
+        "operation": "set",
+        "value": "10",
+        "effective_at": now,
+        "until": "2027-01-15T00:00:00Z",
+        "reason": "a trial",
+    }
+    assert admin.post("/tenants/anthropic/limits", trial).status_code == 201
+    trial_limits = admin.get("/tenants/anthropic/limits", as_of="2026-12-05T00:00:00Z").json()
+    [seen] = [i for i in trial_limits["items"] if i["limit"] == "trial-hours"]
+    assert seen["next_change"] == {
+        "at": "2027-01-15T00:00:00.000000Z",
+        "value": None,
+        "unlimited": False,
+        "removed": True,
+    }
+    # Set again to the value it has: stored anew, yet no change to announce.
+    again = {**base, "operation": "set", "value": "900", "effective_at": "2027-03-01T00:00:00Z"}
+    assert admin.post("/tenants/anthropic/limits", again).status_code == 201
+    assert limit("/tenants/anthropic/limits", as_of="2027-02-01T00:00:00Z")["next_change"] is None
+
+
 def test_limits_and_periods(demo: Ledger, admin: ApiClient) -> None:
     response = admin.post("/tenants/anthropic/limits", LIMIT)
     assert response.status_code == 201, response.content
@@ -324,6 +390,7 @@ def test_limits_and_periods(demo: Ledger, admin: ApiClient) -> None:
         "unlimited": False,
         "effective_since": "2026-12-01T00:00:00.000000Z",
         "until": None,
+        "next_change": None,
         "position": demo.head().position,
     }
     closed = admin.post("/tenants/anthropic/periods/close", {"through": "2026-11-01T00:00:00Z"})

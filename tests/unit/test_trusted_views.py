@@ -15,6 +15,7 @@ from ledger.read import (
     Entitlements,
     Knowledge,
     LimitView,
+    NextLimit,
     TermView,
     View,
     WorkloadShare,
@@ -41,7 +42,9 @@ LIMIT = {
     "unlimited": True,
     "effective_since": T0,
     "until": None,
+    "next_change": None,
 }
+NEXT = {"at": T0, "value": Decimal("900"), "unlimited": False, "removed": False}
 BRIEF = {
     "contract_id": "ctr_lease",
     "status": "active",
@@ -61,13 +64,17 @@ VIEWS: list[tuple[type[View], dict[str, Any]]] = [
     (WorkloadShare, WORKLOAD),
     (CapacityEntitlement, CAPACITY),
     (LimitView, LIMIT),
+    (LimitView, {**LIMIT, "next_change": NextLimit(**NEXT)}),
+    (NextLimit, NEXT),
     (TermView, TERM),
     (ContractBrief, BRIEF),
     (Entitlements, ANSWER),
 ]
 
 
-@pytest.mark.parametrize(("cls", "fields"), VIEWS, ids=[cls.__name__ for cls, _ in VIEWS])
+@pytest.mark.parametrize(
+    ("cls", "fields"), VIEWS, ids=[f"{c.__name__}-{i}" for i, (c, _) in enumerate(VIEWS)]
+)
 def test_trusted_view_is_the_constructed_and_the_validated_one(
     cls: type[View], fields: dict[str, Any]
 ) -> None:
@@ -81,7 +88,9 @@ def test_trusted_view_is_the_constructed_and_the_validated_one(
     assert built.model_extra is None
 
 
-@pytest.mark.parametrize(("cls", "fields"), VIEWS, ids=[cls.__name__ for cls, _ in VIEWS])
+@pytest.mark.parametrize(
+    ("cls", "fields"), VIEWS, ids=[f"{c.__name__}-{i}" for i, (c, _) in enumerate(VIEWS)]
+)
 def test_trusted_views_have_nothing_model_construct_would_fill_in(
     cls: type[View], fields: dict[str, Any]
 ) -> None:
