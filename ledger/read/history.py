@@ -16,8 +16,8 @@ from ledger.projections.projector import CAPACITY, LIMIT
 from ledger.projections.series import SeriesKey
 from ledger.read.known_at import KnownAt, tenant_knowledge
 from ledger.read.series import rows, total, vector
-from ledger.read.views import Amounts, ChangeItem, Changes, LimitAmounts, TimelineItem
-from ledger.tables import ProjectionTables
+from ledger.read.views import Amounts, Cause, ChangeItem, Changes, LimitAmounts, TimelineItem
+from ledger.tables import ProjectionTables, events
 from ledger.timeline import END_OF_TIME, gap_filled
 
 
@@ -32,7 +32,7 @@ def _series_rows(
     t = tables.timeline
     return rows(
         conn,
-        select(t.c.valid_from, t.c.valid_to, t.c.value)
+        select(t.c.valid_from, t.c.valid_to, t.c.value, t.c.known_from, t.c.known_to)
         .where(
             t.c.owner == key.owner,
             t.c.kind == key.kind,
@@ -128,40 +128,92 @@ def changes(
     windows: dict[tuple[str, str], list[tuple[datetime, datetime]]] = {}
     for row in touched:
         windows.setdefault((row.kind, row.key), []).append((row.valid_from, row.valid_to))
-    items: list[ChangeItem] = []
+    units = _units(conn, snap.tables, tenant)
+    found: list[tuple[ChangeItem, int]] = []
     for (kind, key), spans in windows.items():
         start, end = min(s for s, _ in spans), max(e for _, e in spans)
         series = SeriesKey(tenant, kind, key)
         before = _series_rows(conn, snap.tables, series, start, end, since)
         after = _series_rows(conn, snap.tables, series, start, end, known.position)
-        items.extend(_diff(kind, key, before, after, start, end))
+        unit = units.get((kind, key))
+        found.extend(_diff(kind, key, unit, before, after, start, end))
+    causes = _causes(conn, {position for _, position in found})
+    items = [item.model_copy(update={"cause": causes[position]}) for item, position in found]
     return Changes(items=items, since_position=since, known_at=known)
 
 
+def _units(conn: Connection, tables: ProjectionTables, tenant: str) -> dict[tuple[str, str], str]:
+    s = tables.series
+    query = select(s.c.kind, s.c.key, s.c.unit).where(
+        s.c.owner == tenant, s.c.kind.in_([CAPACITY, LIMIT]), s.c.unit.is_not(None)
+    )
+    return {(row.kind, row.key): row.unit for row in rows(conn, query)}
+
+
+def _causes(conn: Connection, positions: set[int]) -> dict[int, Cause]:
+    """The events at `positions`, as causes: id, type and the reason kept with each."""
+    if not positions:
+        return {}
+    e = events
+    query = select(e.c.position, e.c.event_id, e.c.type, e.c.metadata).where(
+        e.c.position.in_(sorted(positions))
+    )
+    return {
+        row.position: Cause(
+            position=row.position,
+            event_id=str(row.event_id),
+            type=row.type,
+            reason=orjson.loads(row.metadata).get("reason"),
+        )
+        for row in rows(conn, query)
+    }
+
+
+Piece = tuple[datetime, datetime, Any]
+
+
 def _diff(
-    kind: str, key: str, before: list[Any], after: list[Any], start: datetime, end: datetime
-) -> list[ChangeItem]:
-    def values(rows: list[Any]) -> list[tuple[datetime, datetime, str | None]]:
-        pieces = ((row.valid_from, row.valid_to, row.value) for row in rows)
-        return gap_filled(pieces, start, end, None)
+    kind: str,
+    key: str,
+    unit: str | None,
+    before: list[Any],
+    after: list[Any],
+    start: datetime,
+    end: datetime,
+) -> list[tuple[ChangeItem, int]]:
+    """The intervals that differ, each with the position of the event that made it so:
+    the one that wrote the row now in force, or the one that closed the row that was."""
 
-    old, new = values(before), values(after)
+    def pieces(rows: list[Any]) -> list[Piece]:
+        return gap_filled(((row.valid_from, row.valid_to, row) for row in rows), start, end, None)
+
+    old, new = pieces(before), pieces(after)
     cuts = sorted({p for lo, hi, _ in old + new for p in (lo, hi)})
-    items: list[ChangeItem] = []
+    items: list[tuple[ChangeItem, int]] = []
 
-    def at(pieces: list[tuple[datetime, datetime, str | None]], moment: datetime) -> str | None:
-        return next((v for lo, hi, v in pieces if lo <= moment < hi), None)
+    def at(found: list[Piece], moment: datetime) -> Any:
+        return next((row for lo, hi, row in found if lo <= moment < hi), None)
 
     for lo, hi in itertools.pairwise(cuts):
-        was, now = at(old, lo), at(new, lo)
+        was_row, now_row = at(old, lo), at(new, lo)
+        was = None if was_row is None else was_row.value
+        now = None if now_row is None else now_row.value
         # Compared as amounts, not as stored: a limit set again to its value is stored
         # anew (it says since when), yet its entitlement differs nowhere.
         if was == now or _amounts(kind, was) == _amounts(kind, now):
             continue
-        if items and items[-1].valid_to == lo and _same(items[-1], kind, key, was, now):
-            items[-1] = items[-1].model_copy(update={"valid_to": None if hi == END_OF_TIME else hi})
-            continue
-        items.append(_change_item(kind, key, lo, hi, was, now))
+        position = now_row.known_from if now_row is not None else was_row.known_to
+        item = _change_item(kind, key, unit, lo, hi, was, now)
+        if items:
+            last, last_position = items[-1]
+            if (
+                last.valid_to == lo
+                and (last.before, last.after) == (item.before, item.after)
+                and last_position == position
+            ):
+                items[-1] = (last.model_copy(update={"valid_to": item.valid_to}), position)
+                continue
+        items.append((item, position))
     return items
 
 
@@ -176,7 +228,13 @@ def _amounts(kind: str, value: str | None) -> Amounts | LimitAmounts | None:
 
 
 def _change_item(
-    kind: str, key: str, lo: datetime, hi: datetime, was: str | None, now: str | None
+    kind: str,
+    key: str,
+    unit: str | None,
+    lo: datetime,
+    hi: datetime,
+    was: str | None,
+    now: str | None,
 ) -> ChangeItem:
     where: dict[str, Any] = (
         {"resource": key}
@@ -185,12 +243,9 @@ def _change_item(
     )
     return ChangeItem(
         **where,
+        unit=unit,
         valid_from=lo,
         valid_to=None if hi == END_OF_TIME else hi,
         before=_amounts(kind, was),
         after=_amounts(kind, now),
     )
-
-
-def _same(item: ChangeItem, kind: str, key: str, was: str | None, now: str | None) -> bool:
-    return item.before == _amounts(kind, was) and item.after == _amounts(kind, now)

@@ -120,14 +120,26 @@ class LimitAmounts(View):
     unlimited: bool
 
 
+class Cause(View):
+    """The event that made an interval what it is now: the last one known by then to
+    write it, or the one that ended what was there."""
+
+    position: int
+    event_id: str
+    type: str
+    reason: str | None
+
+
 class ChangeItem(View):
     resource: str | None = None
     plan: str | None = None
     limit: str | None = None
+    unit: str | None = None
     valid_from: UtcDatetime
     valid_to: UtcDatetime | None
     before: Amounts | LimitAmounts | None
     after: Amounts | LimitAmounts | None
+    cause: Cause | None = None
 
 
 class Changes(View):

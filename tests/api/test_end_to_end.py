@@ -255,15 +255,26 @@ def test_the_demo_scenario_over_http(ledger: Ledger, make_client: MakeClient) ->
         200,
     )
     assert changes["since_position"] == before_correction
+    with ledger.read() as conn:
+        after_it = ledger.store.read_all(conn, before_correction)
+        [cause] = [r for r in after_it if r.type == "AllocationResized"]
     assert changes["items"] == [
         {
             "resource": "gpu.h100",
             "plan": None,
             "limit": None,
+            "unit": "gpu",
             "valid_from": "2026-06-01T00:00:00.000000Z",
             "valid_to": "2028-11-06T00:00:00.000000Z",
             "before": {"contracted": "220000", "allocated": "220000"},
             "after": {"contracted": "220000", "allocated": "210000"},
+            # Why: the event a re-billing run can cite.
+            "cause": {
+                "position": cause.position,
+                "event_id": cause.event_id,
+                "type": "AllocationResized",
+                "reason": "correction: 60k from 1 June",
+            },
         }
     ]
 

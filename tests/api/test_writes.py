@@ -379,6 +379,26 @@ def test_a_limit_scheduled_to_change_says_what_comes_next(demo: Ledger, admin: A
     assert limit("/tenants/anthropic/limits", as_of="2027-02-01T00:00:00Z")["next_change"] is None
 
 
+def test_each_change_names_the_event_that_caused_it(demo: Ledger, admin: ApiClient) -> None:
+    since = demo.head().position
+    doubled = {**LIMIT, "value": "240", "reason": "doubled for the launch"}
+    assert admin.post("/tenants/anthropic/limits", doubled).status_code == 201
+    report = body_of(
+        admin.get("/tenants/anthropic/entitlements/changes", since_position=str(since))
+    )
+    [item] = report["items"]
+    with demo.read() as conn:
+        [event] = list(demo.store.read_all(conn, since))
+    assert (item["plan"], item["limit"], item["unit"]) == (LIMIT["plan"], LIMIT["limit"], None)
+    assert item["after"] == {"value": "240", "unlimited": False}
+    assert item["cause"] == {
+        "position": event.position,
+        "event_id": event.event_id,
+        "type": "LimitChanged",
+        "reason": "doubled for the launch",
+    }
+
+
 def test_limits_and_periods(demo: Ledger, admin: ApiClient) -> None:
     response = admin.post("/tenants/anthropic/limits", LIMIT)
     assert response.status_code == 201, response.content
